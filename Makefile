@@ -1,0 +1,27 @@
+# The two set-up commands of the README: `make demo` (main job) and `make test` (test suite).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+PROMPT ?= A clean poster with the title "GLM IMAGE" on a blue background
+OUT ?= outputs/demo.png
+
+.PHONY: setup demo test lint
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	# CPU build of torch from the machine's local wheel first, so nothing pulls a CUDA build.
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[dev]'
+	touch $@
+
+demo: setup
+	$(VENV)/bin/glmimage generate "$(PROMPT)" --out $(OUT)
+
+test: setup
+	$(PY) -m pytest -q -n 2 --dist loadfile
+
+lint: setup
+	$(VENV)/bin/ruff check src tests
