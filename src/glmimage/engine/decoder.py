@@ -1,0 +1,141 @@
+"""The DiT decoder: flow-matching denoising of VAE latents conditioned on plans and glyph embeddings.
+
+The loop follows the reference pipeline's arithmetic (timesteps, resolution shift, guidance formula, VAE
+normalisation) with two changes that keep results the same: the guided and unguided passes run as one batch, and
+references are written to the key/value cache once and read through a mask, so batches of different prompts (and
+their padded glyph tokens) give each image exactly what it would get alone.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from diffusers import FlowMatchEulerDiscreteScheduler
+from diffusers.models.transformers.transformer_glm_image import GlmImageKVCache
+from diffusers.pipelines.glm_image.pipeline_glm_image import calculate_shift
+from diffusers.utils.torch_utils import randn_tensor
+from tqdm.auto import tqdm
+
+from glmimage.engine.glyphs import pad_batch
+from glmimage.engine.plan import Plan, upsample_tokens
+
+
+def flow_timesteps(scheduler: FlowMatchEulerDiscreteScheduler, steps: int, image_seq_len: int, device) -> torch.Tensor:
+    """Set the scheduler's schedule as the reference does: linear timesteps, sigma = t/1000, linear shift mu."""
+    cfg = scheduler.config
+    timesteps = np.linspace(cfg.num_train_timesteps, 1.0, steps + 1)[:-1].astype(np.int64).astype(np.float32)
+    sigmas = timesteps / cfg.num_train_timesteps
+    mu = calculate_shift(image_seq_len, cfg.get("base_image_seq_len", 256), cfg.get("base_shift", 0.25),
+                         cfg.get("max_shift", 0.75))
+    scheduler.set_timesteps(timesteps=timesteps, sigmas=sigmas, device=device, mu=mu)
+    return scheduler.timesteps
+
+
+def vae_stats(vae, device, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    c = vae.config.latent_channels
+    mean = torch.tensor(vae.config.latents_mean).view(1, c, 1, 1).to(device, dtype)
+    std = torch.tensor(vae.config.latents_std).view(1, c, 1, 1).to(device, dtype)
+    return mean, std
+
+
+@torch.no_grad()
+def write_reference_cache(transformer, vae, image_processor, plans: list[Plan], dtype) -> GlmImageKVCache | None:
+    """Run each plan's references once through the DiT at t=0 and keep every layer's keys/values (one slot per plan)."""
+    if not any(p.is_edit for p in plans):
+        return None
+    if not all(p.is_edit for p in plans):
+        raise ValueError("a decoder batch mixes edits and text-to-image plans")
+    device = transformer.device
+    mean, std = vae_stats(vae, device, dtype)
+    cache = GlmImageKVCache(num_layers=transformer.config.num_layers)
+    cache.set_mode("write")
+    empty_text = torch.zeros(1, 0, transformer.config.text_embed_dim, device=device, dtype=dtype)
+    for plan in plans:
+        for image, tokens, (gh, gw) in zip(plan.reference_images, plan.reference_tokens, plan.reference_grids):
+            pixels = image_processor.preprocess(image, height=image.height, width=image.width).to(device, dtype)
+            latent = (vae.encode(pixels).latent_dist.mode() - mean) / std
+            prior = upsample_tokens(tokens, gh, gw).to(device)
+            transformer(
+                hidden_states=latent, encoder_hidden_states=empty_text, prior_token_id=prior,
+                prior_token_drop=torch.zeros_like(prior, dtype=torch.bool), timestep=torch.zeros((1,), device=device),
+                target_size=torch.tensor([pixels.shape[-2:]], device=device), crop_coords=torch.zeros((1, 2), device=device),
+                kv_caches=cache,
+            )
+        cache.next_sample()
+    lengths = {c.shape[1] for c in cache[0].k_caches}
+    if len(lengths) > 1:
+        raise ValueError("plans in one decoder batch must have references of the same total size")
+    cache.set_mode("read")
+    return cache
+
+
+def initial_latents(plans: list[Plan], seeds: list[int], channels: int, vae_scale: int, device, dtype) -> torch.Tensor:
+    """One generator per image, so image i with seed s equals the single image of seed s."""
+    height, width = plans[0].height, plans[0].width
+    generators = [torch.Generator(device="cpu").manual_seed(s) for s in seeds]
+    shape = (len(seeds), channels, height // vae_scale, width // vae_scale)
+    if len(generators) == 1:
+        return randn_tensor(shape, generator=generators[0], device=torch.device(device), dtype=dtype)
+    return randn_tensor(shape, generator=generators, device=torch.device(device), dtype=dtype)
+
+
+@torch.no_grad()
+def denoise(
+    transformer,
+    scheduler: FlowMatchEulerDiscreteScheduler,
+    latents: torch.Tensor,
+    prior_ids: torch.Tensor,  # (B, N) upsampled plan codes
+    glyph_embeds: list[torch.Tensor],  # B tensors (1, L_i, D)
+    empty_embed: torch.Tensor,  # (1, L0, D): the glyph embedding of "" for the unguided pass
+    guidance: float,
+    steps: int,
+    image_size: tuple[int, int],
+    kv_cache: GlmImageKVCache | None = None,
+    reference_rows: torch.Tensor | None = None,
+    progress: bool = False,
+    step_callback=None,
+) -> torch.Tensor:
+    batch, _, lat_h, lat_w = latents.shape
+    device, dtype = latents.device, latents.dtype
+    patch = transformer.config.patch_size
+    timesteps = flow_timesteps(scheduler, steps, (lat_h // patch) * (lat_w // patch), device)
+
+    # 1. One batch for both CFG branches: rows [guided 0..B-1, unguided 0..B-1]
+    guided = guidance > 1.0
+    embeds = list(glyph_embeds) + ([empty_embed] * batch if guided else [])
+    text, text_mask = pad_batch(embeds)
+    if bool(text_mask.all()):
+        text_mask = None
+    rows = 2 * batch if guided else batch
+    prior = prior_ids.repeat(2, 1) if guided else prior_ids
+    drop = torch.zeros_like(prior, dtype=torch.bool)
+    if guided:
+        drop[batch:] = True  # the unguided rows drop the plan, as in the reference
+    target_size = torch.tensor([list(image_size)], dtype=dtype, device=device)  # (height, width) in pixels
+    crop = torch.zeros((rows, 2), dtype=dtype, device=device)
+    attention_kwargs = {}
+    if kv_cache is not None:
+        ref_rows = reference_rows if reference_rows is not None else torch.arange(batch)
+        attention_kwargs["reference_rows"] = ref_rows.repeat(2) if guided else ref_rows
+        visible = torch.ones(rows, dtype=torch.bool)
+        if guided:
+            visible[batch:] = False  # the reference runs its unguided pass with the cache in "skip" mode
+        attention_kwargs["reference_visible"] = visible
+
+    # 2. Denoising loop
+    for i, t in enumerate(tqdm(timesteps, desc="decoder", disable=not progress, leave=False)):
+        model_input = torch.cat([latents, latents]) if guided else latents
+        timestep = t.expand(rows) - 1
+        pred = transformer(
+            hidden_states=model_input.to(transformer.dtype), encoder_hidden_states=text, prior_token_id=prior,
+            prior_token_drop=drop, timestep=timestep, target_size=target_size.expand(rows, 2),
+            crop_coords=crop, attention_mask=text_mask, attention_kwargs=attention_kwargs or None,
+            kv_caches=kv_cache, return_dict=False,
+        )[0].float()
+        if guided:
+            cond, uncond = pred.chunk(2)
+            pred = uncond + guidance * (cond - uncond)
+        latents = scheduler.step(pred, t, latents, return_dict=False)[0]
+        if step_callback is not None:
+            step_callback(i, len(timesteps))
+    return latents

@@ -1,0 +1,220 @@
+"""The engine: plan, decode, generate and edit on one loaded model.
+
+    engine = Engine.from_pretrained("tiny")
+    result = engine.generate('A poster titled "SALE"', width=256, height=256, seed=0)
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+
+import torch
+from PIL import Image
+
+import glmimage
+from glmimage.engine.attention import install_masked_attention
+from glmimage.engine.decoder import denoise, initial_latents, vae_stats, write_reference_cache
+from glmimage.engine.glyphs import encode_glyph_text
+from glmimage.engine.plan import Plan
+from glmimage.engine.planner import make_plan
+from glmimage.engine.references import MAX_REFERENCES, check_size, fit_reference, load_reference, snap_size
+from glmimage.engine.results import GenerationResult
+from glmimage.errors import InputError
+from glmimage.models.load import LoadedModel, load_model
+from glmimage.prompts.glyph_text import extract_glyph_texts
+
+DEFAULT_MODEL = "tiny"  # becomes "nano" once trained weights ship (see README, "State of the default model")
+MAX_PROMPT_CHARS = 4000
+MAX_IMAGES = 16
+MAX_STEPS = 200
+MAX_GUIDANCE = 20.0
+
+
+class Engine:
+    def __init__(self, model: LoadedModel, device: str = "cpu", max_batch: int = 8):
+        self.model = model
+        self.pipe = model.pipe.to(device)
+        self.device = torch.device(device)
+        self.max_batch = max_batch
+        install_masked_attention(self.pipe.transformer)
+        self._lock = threading.RLock()  # the planner keeps per-call state on the module: one call at a time
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str = DEFAULT_MODEL, device: str = "cpu",
+                        dtype: torch.dtype = torch.float32, **kwargs) -> "Engine":
+        return cls(load_model(name_or_path, dtype), device=device, **kwargs)
+
+    # -- properties -----------------------------------------------------------------------------------------
+    @property
+    def model_id(self) -> str:
+        return self.model.model_id
+
+    @property
+    def limits(self):
+        return self.model.limits
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.pipe.transformer.dtype
+
+    # -- validation -----------------------------------------------------------------------------------------
+    def _check_prompt(self, prompt) -> str:
+        if not isinstance(prompt, str):
+            raise InputError(f"prompt must be a string, got {type(prompt).__name__}")
+        if not prompt.strip():
+            raise InputError("prompt is empty")
+        if len(prompt) > MAX_PROMPT_CHARS:
+            raise InputError(f"prompt has {len(prompt)} characters, the limit is {MAX_PROMPT_CHARS}")
+        return prompt
+
+    def _sampling(self, steps, guidance, seed, num_images) -> tuple[int, float, int, int]:
+        steps = self.model.default_steps if steps is None else steps
+        guidance = self.model.default_guidance if guidance is None else guidance
+        if not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
+            raise InputError(f"steps must be an integer in 1..{MAX_STEPS}, got {steps!r}")
+        if not isinstance(guidance, (int, float)) or not 0.0 <= guidance <= MAX_GUIDANCE:
+            raise InputError(f"guidance must be a number in 0..{MAX_GUIDANCE}, got {guidance!r}")
+        if not isinstance(seed, int) or not 0 <= seed < 2**63:
+            raise InputError(f"seed must be a non-negative integer, got {seed!r}")
+        if not isinstance(num_images, int) or not 1 <= num_images <= MAX_IMAGES:
+            raise InputError(f"num_images must be an integer in 1..{MAX_IMAGES}, got {num_images!r}")
+        return steps, float(guidance), seed, num_images
+
+    def _size(self, width, height) -> tuple[int, int]:
+        width = self.limits.default_width if width is None else width
+        height = self.limits.default_height if height is None else height
+        check_size(width, height, self.limits)
+        return width, height
+
+    def _references(self, images) -> list[Image.Image]:
+        if images is None or isinstance(images, (str, bytes, Image.Image)):
+            images = [] if images is None else [images]
+        images = list(images)
+        if not 1 <= len(images) <= MAX_REFERENCES:
+            raise InputError(f"edit takes 1 to {MAX_REFERENCES} reference images, got {len(images)}")
+        return [fit_reference(load_reference(img, f"reference {i + 1}"), self.limits) for i, img in enumerate(images)]
+
+    # -- planner --------------------------------------------------------------------------------------------
+    def plan(self, prompt: str, width: int | None = None, height: int | None = None, seed: int = 0,
+             images=None) -> Plan:
+        """Run the planner only. With `images`, the plan is an edit plan conditioned on those references."""
+        prompt = self._check_prompt(prompt)
+        self._sampling(None, None, seed, 1)
+        refs = self._references(images) if images is not None else None
+        if refs and (width is None and height is None):
+            width, height = snap_size(refs[0].width, refs[0].height, self.limits)
+        width, height = self._size(width, height)
+        with self._lock:
+            return make_plan(self.pipe.vision_language_encoder, self.pipe.processor, prompt, width, height, seed,
+                             references=refs, model_id=self.model_id)
+
+    # -- decoder --------------------------------------------------------------------------------------------
+    def decode(self, plans: Plan | list[Plan], seed: int = 0, steps: int | None = None,
+               guidance: float | None = None, num_images: int = 1, progress: bool = False,
+               output_type: str = "pil") -> GenerationResult:
+        """Render plans. Image k (plans in order, `num_images` each) uses latent seed `seed + k`.
+        `output_type="np"` returns float arrays in [0, 1] (H, W, 3) instead of PIL images, before 8-bit rounding."""
+        if output_type not in ("pil", "np"):
+            raise InputError(f"output_type must be 'pil' or 'np', got {output_type!r}")
+        plans = [plans] if isinstance(plans, Plan) else list(plans)
+        if not plans:
+            raise InputError("decode needs at least one plan")
+        steps, guidance, seed, num_images = self._sampling(steps, guidance, seed, num_images)
+        jobs = [(plan, seed + k * num_images + i) for k, plan in enumerate(plans) for i in range(num_images)]
+        images, metadata, timings = [], [], {"planner": sum(p.planner_seconds for p in plans), "decoder": 0.0, "vae": 0.0}
+        with self._lock:
+            for group in _batches(jobs, self.max_batch):
+                imgs, t_dec, t_vae = self._decode_batch(group, steps, guidance, progress, output_type)
+                timings["decoder"] += t_dec
+                timings["vae"] += t_vae
+                for (plan, s), img in zip(group, imgs):
+                    images.append(img)
+                    metadata.append(self._metadata(plan, s, steps, guidance, t_dec / len(group), t_vae / len(group)))
+        timings["total"] = timings["planner"] + timings["decoder"] + timings["vae"]
+        return GenerationResult(images=images, metadata=metadata, plans=plans, timings=timings)
+
+    def _decode_batch(self, group: list[tuple[Plan, int]], steps: int, guidance: float, progress: bool,
+                      output_type: str):
+        pipe, dtype, device = self.pipe, self.dtype, self.device
+        plans = [p for p, _ in group]
+        start = time.perf_counter()
+        # 1. Glyph embeddings, once per distinct prompt
+        cache: dict[str, torch.Tensor] = {}
+        for p in plans:
+            if p.prompt not in cache:
+                cache[p.prompt] = encode_glyph_text(extract_glyph_texts(p.prompt), pipe.tokenizer, pipe.text_encoder).to(dtype)
+        glyphs = [cache[p.prompt] for p in plans]
+        empty = encode_glyph_text([], pipe.tokenizer, pipe.text_encoder).to(dtype)
+        # 2. Reference keys/values, once per distinct plan
+        unique = list({id(p): p for p in plans}.values())
+        kv_cache = write_reference_cache(pipe.transformer, pipe.vae, pipe.image_processor, unique, dtype)
+        rows = torch.tensor([unique.index(p) for p in plans]) if kv_cache is not None else None
+        # 3. Noise and prior codes
+        latents = initial_latents(plans, [s for _, s in group], pipe.transformer.config.in_channels,
+                                  pipe.vae_scale_factor, device, dtype)
+        prior = torch.stack([p.upsampled_target() for p in plans]).to(device)
+        # 4. Denoise with a private scheduler (it keeps a step index)
+        scheduler = copy.deepcopy(pipe.scheduler)
+        latents = denoise(pipe.transformer, scheduler, latents, prior, glyphs, empty, guidance, steps,
+                          image_size=(plans[0].height, plans[0].width), kv_cache=kv_cache, reference_rows=rows,
+                          progress=progress)
+        t_dec = time.perf_counter() - start
+        # 5. VAE decode
+        start = time.perf_counter()
+        with torch.no_grad():
+            mean, std = vae_stats(pipe.vae, device, pipe.vae.dtype)
+            pixels = pipe.vae.decode(latents.to(pipe.vae.dtype) * std + mean, return_dict=False)[0]
+        images = list(pipe.image_processor.postprocess(pixels, output_type=output_type))
+        return images, t_dec, time.perf_counter() - start
+
+    def _metadata(self, plan: Plan, seed: int, steps: int, guidance: float, t_dec: float, t_vae: float) -> dict:
+        return {
+            "prompt": plan.prompt, "mode": "image-to-image" if plan.is_edit else "text-to-image",
+            "width": plan.width, "height": plan.height, "seed": seed, "plan_seed": plan.seed, "steps": steps,
+            "guidance": guidance, "model_id": self.model_id, "plan_hash": plan.hash,
+            "num_references": len(plan.reference_tokens), "glyph_texts": extract_glyph_texts(plan.prompt),
+            "timings": {"planner": round(plan.planner_seconds, 4), "decoder": round(t_dec, 4), "vae": round(t_vae, 4)},
+            "glmimage_version": glmimage.__version__,
+        }
+
+    # -- one call -------------------------------------------------------------------------------------------
+    def generate(self, prompt: str | list[str], width: int | None = None, height: int | None = None,
+                 steps: int | None = None, guidance: float | None = None, seed: int = 0, num_images: int = 1,
+                 progress: bool = False, output_type: str = "pil") -> GenerationResult:
+        """Text-to-image. Prompt k is planned with seed `seed + k * num_images` and its images decoded with
+        latent seeds counting up from there, so each image can be reproduced alone."""
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        if not prompts:
+            raise InputError("no prompt given")
+        steps, guidance, seed, num_images = self._sampling(steps, guidance, seed, num_images)
+        width, height = self._size(width, height)
+        plans = [self.plan(p, width, height, seed + k * num_images) for k, p in enumerate(prompts)]
+        return self.decode(plans, seed=seed, steps=steps, guidance=guidance, num_images=num_images, progress=progress,
+                           output_type=output_type)
+
+    def edit(self, prompt: str, images, width: int | None = None, height: int | None = None,
+             steps: int | None = None, guidance: float | None = None, seed: int = 0, num_images: int = 1,
+             progress: bool = False, output_type: str = "pil") -> GenerationResult:
+        """Image-to-image with 1 to 4 references (editing, style transfer, identity, multi-subject).
+        The output size follows the first reference unless given."""
+        steps, guidance, seed, num_images = self._sampling(steps, guidance, seed, num_images)
+        plan = self.plan(prompt, width, height, seed, images=images)
+        return self.decode(plan, seed=seed, steps=steps, guidance=guidance, num_images=num_images, progress=progress,
+                           output_type=output_type)
+
+
+def _batches(jobs: list[tuple[Plan, int]], max_batch: int):
+    """Consecutive jobs that can share one decoder batch: same size, and same reference geometry for edits."""
+    def key(plan: Plan):
+        return (plan.width, plan.height, tuple(plan.reference_grids), plan.is_edit)
+
+    group: list = []
+    for job in jobs:
+        if group and (key(job[0]) != key(group[0][0]) or len(group) >= max_batch):
+            yield group
+            group = []
+        group.append(job)
+    if group:
+        yield group

@@ -1,0 +1,90 @@
+"""The AR planner: prompt (+ reference images as semantic-VQ tokens) -> preview grid -> target grid.
+
+Inputs are built by the library's `GlmImageProcessor` chat template exactly as the reference pipeline builds them,
+and decoding uses `GlmImageForConditionalGeneration.generate`, so positions (3-D MRoPE) are the library's. Two fixes
+over the reference: reference images are tokenized per image (the reference concatenates their feature maps first
+and crashes), and sampling is restricted to VQ codes so the plan can't end early with an image-end token.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from transformers import LogitsProcessor, LogitsProcessorList
+
+from glmimage.engine.plan import Plan
+
+
+class CodesOnlyLogitsProcessor(LogitsProcessor):
+    """Mask every id >= codebook_size (image start/end and beyond) while the grids are being written."""
+
+    def __init__(self, codebook_size: int):
+        self.codebook_size = codebook_size
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if scores.shape[-1] > self.codebook_size:
+            scores = scores.clone()
+            scores[:, self.codebook_size :] = float("-inf")
+        return scores
+
+
+def target_grids(height: int, width: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(target, preview) grids: target at 1/32 of the pixels, preview ~256 tokens of the same aspect ratio."""
+    h, w = height // 32, width // 32
+    ratio = h / w
+    return (h, w), (int(ratio**0.5 * 16), int((1 / ratio) ** 0.5 * 16))
+
+
+@torch.no_grad()
+def reference_tokens(planner, pixel_values: torch.Tensor, grids: torch.Tensor) -> list[torch.Tensor]:
+    """Semantic-VQ codes of each reference image, one (h*w,) tensor per image."""
+    features = planner.get_image_features(pixel_values, grids).pooler_output  # list of (C, h, w)
+    # Pass the per-image list: the library quantizes each (C, h, w) map on its own.
+    codes = planner.get_image_tokens(list(features), grids)
+    sizes = grids.prod(dim=-1).tolist()
+    return list(torch.split(codes, sizes))
+
+
+@torch.no_grad()
+def make_plan(planner, processor, prompt: str, width: int, height: int, seed: int,
+              references: list | None = None, model_id: str = "") -> Plan:
+    """Run the planner for one prompt. `references` are PIL images already resized to valid sizes."""
+    start = time.perf_counter()
+    device = planner.device
+    is_t2i = not references
+    content = [{"type": "image", "image": img} for img in references or []]
+    content.append({"type": "text", "text": prompt})
+    inputs = processor.apply_chat_template(
+        [[{"role": "user", "content": content}]], tokenize=True, padding=False, target_h=height, target_w=width,
+        return_dict=True, return_tensors="pt",
+    ).to(device)
+
+    (h, w), (ph, pw) = target_grids(height, width)
+    ref_tokens, ref_grids = [], []
+    if not is_t2i:
+        source_grids = inputs["image_grid_thw"][: len(references)]
+        ref_tokens = reference_tokens(planner, inputs["pixel_values"], source_grids)
+        ref_grids = [(int(g[1]), int(g[2])) for g in source_grids]
+    num_new = (ph * pw + h * w) if is_t2i else h * w
+
+    codebook = planner.config.vq_config.num_embeddings
+    # Same RNG use as the reference (global seed set right before generate), isolated from the caller's RNG.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        outputs = planner.generate(
+            **inputs, max_new_tokens=num_new + 1, do_sample=True,
+            logits_processor=LogitsProcessorList([CodesOnlyLogitsProcessor(codebook)]),
+        )
+    generated = outputs[0, inputs["input_ids"].shape[-1] :]
+    if generated.numel() < num_new:
+        raise RuntimeError(f"planner stopped after {generated.numel()} of {num_new} tokens")
+    preview = generated[: ph * pw] if is_t2i else None
+    target = generated[ph * pw : ph * pw + h * w] if is_t2i else generated[: h * w]
+    return Plan(
+        prompt=prompt, width=width, height=height, grid=(h, w), target_tokens=target.cpu(),
+        preview_grid=(ph, pw) if is_t2i else None, preview_tokens=preview.cpu() if preview is not None else None,
+        reference_grids=ref_grids, reference_tokens=[t.cpu() for t in ref_tokens],
+        reference_images=list(references or []), seed=seed, model_id=model_id,
+        planner_seconds=time.perf_counter() - start,
+    )

@@ -1,0 +1,96 @@
+"""Load a model: a preset name, a glmimage model directory, or a directory in the official zai-org/GLM-Image layout.
+
+Directories load through the library (`GlmImagePipeline.from_pretrained`), so whatever loads in diffusers loads here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from diffusers import GlmImagePipeline
+
+from glmimage.errors import ModelLoadError
+from glmimage.models.build import GLMIMAGE_META_FILE, build_pipeline
+from glmimage.models.presets import PRESETS, SizeLimits
+
+# Shipped weights live inside the package so `pip install` carries them.
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+COMPONENTS = ("tokenizer", "processor", "text_encoder", "vision_language_encoder", "vae", "transformer", "scheduler")
+
+
+@dataclass
+class LoadedModel:
+    pipe: GlmImagePipeline  # the library's component container (we call its parts, not its __call__)
+    model_id: str
+    limits: SizeLimits
+    default_steps: int
+    default_guidance: float
+
+
+def shipped_weights(name: str) -> Path | None:
+    path = WEIGHTS_DIR / name
+    return path if (path / "model_index.json").is_file() else None
+
+
+def _limits_from_dir(path: Path, pipe: GlmImagePipeline) -> tuple[SizeLimits, int, float]:
+    meta_file = path / GLMIMAGE_META_FILE
+    if meta_file.is_file():
+        meta = json.loads(meta_file.read_text())
+        return SizeLimits(**meta["limits"]), int(meta.get("default_steps", 50)), float(meta.get("default_guidance", 1.5))
+    # An official-layout directory without our metadata: the processor's pixel bounds give the side limits
+    # (zai-org/GLM-Image: 512^2..2048^2 pixels -> sides 512..2048), sampling defaults from the model card.
+    size = pipe.processor.image_processor.size
+    min_side = max(32, int(round(size["shortest_edge"] ** 0.5)) // 32 * 32)
+    max_side = int(round(size["longest_edge"] ** 0.5)) // 32 * 32
+    default = min(max(1024, min_side), max_side)
+    limits = SizeLimits(min_side=min_side, max_side=max_side, default_width=default, default_height=default,
+                        min_pixels=size["shortest_edge"], max_pixels=size["longest_edge"])
+    return limits, 50, 1.5
+
+
+def load_model_dir(path: str | Path, dtype: torch.dtype = torch.float32) -> LoadedModel:
+    path = Path(path)
+    if not path.is_dir():
+        raise ModelLoadError(f"model directory not found: {path}")
+    index = path / "model_index.json"
+    if not index.is_file():
+        raise ModelLoadError(f"{path} is not a model directory (no model_index.json)")
+    try:
+        declared = json.loads(index.read_text())
+    except json.JSONDecodeError as exc:
+        raise ModelLoadError(f"{index} is not valid JSON ({exc})") from None
+    missing = [c for c in COMPONENTS if c not in declared or not (path / c).is_dir()]
+    if missing:
+        raise ModelLoadError(f"{path} lacks components: {', '.join(missing)}")
+    try:
+        # Library loggers are noisy about dtype casts and unused kwargs; our own errors are what users need.
+        logging.getLogger("diffusers").setLevel(logging.ERROR)
+        pipe = GlmImagePipeline.from_pretrained(path, dtype=dtype)
+    except Exception as exc:  # the library raises many types for corrupt files; name the directory and the cause
+        raise ModelLoadError(f"could not load {path}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}") from exc
+    limits, steps, guidance = _limits_from_dir(path, pipe)
+    return LoadedModel(pipe=pipe, model_id=str(path), limits=limits, default_steps=steps, default_guidance=guidance)
+
+
+def load_model(name_or_path: str | Path, dtype: torch.dtype = torch.float32) -> LoadedModel:
+    """A preset name ("tiny": random weights built in memory; "nano": the shipped weights) or a directory."""
+    name = str(name_or_path)
+    if name in PRESETS:
+        if name == "official":
+            raise ModelLoadError("the official model is not shipped: pass the path of a zai-org/GLM-Image directory")
+        shipped = shipped_weights(name)
+        if shipped is not None:
+            loaded = load_model_dir(shipped, dtype)
+            loaded.model_id = name
+            return loaded
+        if name != "tiny":
+            raise ModelLoadError(f"no shipped weights for preset {name!r} (expected {WEIGHTS_DIR / name})")
+        preset = PRESETS[name]
+        pipe = build_pipeline(preset, seed=0, dtype=dtype)
+        return LoadedModel(pipe=pipe, model_id=name, limits=preset.limits, default_steps=preset.default_steps,
+                           default_guidance=preset.default_guidance)
+    return load_model_dir(name, dtype)
