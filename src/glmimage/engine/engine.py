@@ -98,7 +98,7 @@ class Engine:
 
     # -- planner --------------------------------------------------------------------------------------------
     def plan(self, prompt: str, width: int | None = None, height: int | None = None, seed: int = 0,
-             images=None) -> Plan:
+             images=None, progress: bool = False) -> Plan:
         """Run the planner only. With `images`, the plan is an edit plan conditioned on those references."""
         prompt = self._check_prompt(prompt)
         self._sampling(None, None, seed, 1)
@@ -108,7 +108,7 @@ class Engine:
         width, height = self._size(width, height)
         with self._lock:
             return make_plan(self.pipe.vision_language_encoder, self.pipe.processor, prompt, width, height, seed,
-                             references=refs, model_id=self.model_id)
+                             references=refs, model_id=self.model_id, progress=progress)
 
     # -- decoder --------------------------------------------------------------------------------------------
     def decode(self, plans: Plan | list[Plan], seed: int = 0, steps: int | None = None,
@@ -190,7 +190,7 @@ class Engine:
             raise InputError("no prompt given")
         steps, guidance, seed, num_images = self._sampling(steps, guidance, seed, num_images)
         width, height = self._size(width, height)
-        plans = [self.plan(p, width, height, seed + k * num_images) for k, p in enumerate(prompts)]
+        plans = [self.plan(p, width, height, seed + k * num_images, progress=progress) for k, p in enumerate(prompts)]
         return self.decode(plans, seed=seed, steps=steps, guidance=guidance, num_images=num_images, progress=progress,
                            output_type=output_type)
 
@@ -200,7 +200,7 @@ class Engine:
         """Image-to-image with 1 to 4 references (editing, style transfer, identity, multi-subject).
         The output size follows the first reference unless given."""
         steps, guidance, seed, num_images = self._sampling(steps, guidance, seed, num_images)
-        plan = self.plan(prompt, width, height, seed, images=images)
+        plan = self.plan(prompt, width, height, seed, images=images, progress=progress)
         return self.decode(plan, seed=seed, steps=steps, guidance=guidance, num_images=num_images, progress=progress,
                            output_type=output_type)
 

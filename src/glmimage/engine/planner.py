@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 
 import torch
+from tqdm.auto import tqdm
 from transformers import LogitsProcessor, LogitsProcessorList
 
 from glmimage.engine.plan import Plan
@@ -26,6 +27,17 @@ class CodesOnlyLogitsProcessor(LogitsProcessor):
         if scores.shape[-1] > self.codebook_size:
             scores = scores.clone()
             scores[:, self.codebook_size :] = float("-inf")
+        return scores
+
+
+class ProgressLogitsProcessor(LogitsProcessor):
+    """Ticks a progress bar once per generated token (changes no score)."""
+
+    def __init__(self, bar: tqdm):
+        self.bar = bar
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        self.bar.update(1)
         return scores
 
 
@@ -48,7 +60,7 @@ def reference_tokens(planner, pixel_values: torch.Tensor, grids: torch.Tensor) -
 
 @torch.no_grad()
 def make_plan(planner, processor, prompt: str, width: int, height: int, seed: int,
-              references: list | None = None, model_id: str = "") -> Plan:
+              references: list | None = None, model_id: str = "", progress: bool = False) -> Plan:
     """Run the planner for one prompt. `references` are PIL images already resized to valid sizes."""
     start = time.perf_counter()
     device = planner.device
@@ -56,8 +68,8 @@ def make_plan(planner, processor, prompt: str, width: int, height: int, seed: in
     content = [{"type": "image", "image": img} for img in references or []]
     content.append({"type": "text", "text": prompt})
     inputs = processor.apply_chat_template(
-        [[{"role": "user", "content": content}]], tokenize=True, padding=False, target_h=height, target_w=width,
-        return_dict=True, return_tensors="pt",
+        [[{"role": "user", "content": content}]], tokenize=True, return_dict=True, return_tensors="pt",
+        processor_kwargs={"padding": False, "target_h": height, "target_w": width},
     ).to(device)
 
     (h, w), (ph, pw) = target_grids(height, width)
@@ -69,13 +81,13 @@ def make_plan(planner, processor, prompt: str, width: int, height: int, seed: in
     num_new = (ph * pw + h * w) if is_t2i else h * w
 
     codebook = planner.config.vq_config.num_embeddings
+    bar = tqdm(total=num_new + 1, desc="planner", unit="tok", disable=not progress, leave=False)
+    processors = LogitsProcessorList([CodesOnlyLogitsProcessor(codebook), ProgressLogitsProcessor(bar)])
     # Same RNG use as the reference (global seed set right before generate), isolated from the caller's RNG.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        outputs = planner.generate(
-            **inputs, max_new_tokens=num_new + 1, do_sample=True,
-            logits_processor=LogitsProcessorList([CodesOnlyLogitsProcessor(codebook)]),
-        )
+        outputs = planner.generate(**inputs, max_new_tokens=num_new + 1, do_sample=True, logits_processor=processors)
+    bar.close()
     generated = outputs[0, inputs["input_ids"].shape[-1] :]
     if generated.numel() < num_new:
         raise RuntimeError(f"planner stopped after {generated.numel()} of {num_new} tokens")

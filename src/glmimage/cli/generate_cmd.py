@@ -1,0 +1,128 @@
+"""`glmimage generate | edit | info`: the engine from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from glmimage.errors import InputError
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = text.lower().split("x")
+        return int(w), int(h)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like 256x256, got {text!r}") from None
+
+
+def _sampling_args(p: argparse.ArgumentParser) -> None:
+    from glmimage.engine import DEFAULT_MODEL
+
+    p.add_argument("prompt", help='the prompt; quote the text to render, e.g. \'a poster titled "SALE"\'')
+    p.add_argument("--model", default=DEFAULT_MODEL, help=f"preset name or model directory (default: {DEFAULT_MODEL})")
+    p.add_argument("--size", type=_size, help="WIDTHxHEIGHT, multiples of 32 (default: the model's)")
+    p.add_argument("--width", type=int)
+    p.add_argument("--height", type=int)
+    p.add_argument("--steps", type=int, help="decoder steps (default: the model's)")
+    p.add_argument("--guidance", type=float, help="classifier-free guidance (default: the model's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-n", "--num-images", type=int, default=1)
+    p.add_argument("--out", default="outputs/image.png", help="output PNG (with -n > 1: name_0.png, name_1.png, ...)")
+    p.add_argument("--json", action="store_true", help="print machine-readable results on stdout")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def register(subparsers) -> None:
+    gen = subparsers.add_parser("generate", help="text-to-image")
+    _sampling_args(gen)
+    gen.set_defaults(func=run_generate)
+
+    edit = subparsers.add_parser("edit", help="image-to-image with 1 to 4 reference images")
+    _sampling_args(edit)
+    edit.add_argument("--image", action="append", required=True, help="reference image (repeat for up to 4)")
+    edit.set_defaults(func=run_edit)
+
+    info = subparsers.add_parser("info", help="what a model is: components, parameters, limits")
+    from glmimage.engine import DEFAULT_MODEL
+
+    info.add_argument("--model", default=DEFAULT_MODEL)
+    info.add_argument("--json", action="store_true")
+    info.set_defaults(func=run_info)
+
+
+def _dims(args) -> tuple[int | None, int | None]:
+    if args.size and (args.width or args.height):
+        raise InputError("give either --size or --width/--height, not both")
+    return args.size if args.size else (args.width, args.height)
+
+
+def _output_paths(out: str, n: int) -> list[Path]:
+    path = Path(out)
+    if path.suffix.lower() != ".png":
+        raise InputError(f"--out must end in .png, got {out!r}")
+    if n == 1:
+        return [path]
+    return [path.with_name(f"{path.stem}_{i}{path.suffix}") for i in range(n)]
+
+
+def _save(result, out: str, as_json: bool) -> int:
+    from glmimage.io import save_png
+
+    paths = _output_paths(out, len(result.images))
+    records = []
+    for image, meta, path in zip(result.images, result.metadata, paths):
+        save_png(image, path, meta)
+        records.append({"path": str(path), **meta})
+    if as_json:
+        print(json.dumps({"images": records, "timings": result.timings}, indent=2))
+    else:
+        for r in records:
+            print(f"wrote {r['path']} ({r['width']}x{r['height']}, seed {r['seed']}, plan {r['plan_hash']})")
+        t = result.timings
+        print(f"planner {t['planner']:.2f}s  decoder {t['decoder']:.2f}s  vae {t['vae']:.2f}s", file=sys.stderr)
+    return 0
+
+
+def _engine(model: str):
+    from glmimage.engine import Engine
+
+    return Engine.from_pretrained(model)
+
+
+def run_generate(args) -> int:
+    width, height = _dims(args)
+    _output_paths(args.out, args.num_images)  # fail before loading anything
+    engine = _engine(args.model)
+    result = engine.generate(args.prompt, width=width, height=height, steps=args.steps, guidance=args.guidance,
+                             seed=args.seed, num_images=args.num_images, progress=not args.no_progress)
+    return _save(result, args.out, args.json)
+
+
+def run_edit(args) -> int:
+    from glmimage.engine.references import MAX_REFERENCES, load_reference
+
+    width, height = _dims(args)
+    _output_paths(args.out, args.num_images)
+    if len(args.image) > MAX_REFERENCES:
+        raise InputError(f"edit takes 1 to {MAX_REFERENCES} reference images, got {len(args.image)}")
+    refs = [load_reference(Path(p), name=p) for p in args.image]  # check every file before loading the model
+    engine = _engine(args.model)
+    result = engine.edit(args.prompt, images=refs, width=width, height=height, steps=args.steps,
+                         guidance=args.guidance, seed=args.seed, num_images=args.num_images,
+                         progress=not args.no_progress)
+    return _save(result, args.out, args.json)
+
+
+def run_info(args) -> int:
+    from glmimage.models.info import model_info
+
+    info = model_info(args.model)
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        for key, value in info.items():
+            print(f"{key:>16}: {value}")
+    return 0
