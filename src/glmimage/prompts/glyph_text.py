@@ -115,3 +115,12 @@ def glyph_spans(prompt: str) -> list[tuple[int, int, str]]:
     prompt (extract_glyph_texts keeps the reference's order: by delimiter kind first)."""
     spans = [(m.start(), m.end(), m.group(1)) for pattern in _PATTERNS for m in pattern.finditer(prompt)]
     return sorted(spans)
+
+
+_APOSTROPHE = re.compile(r"(?<=\w)'(?=\w)")
+
+
+def protect_apostrophes(text: str) -> str:
+    """Make word-internal apostrophes ("Acme's", "don't") literal, so that free text written by people does not
+    open glyph text. A heuristic for requests, not part of the reference's extraction."""
+    return _APOSTROPHE.sub(LITERAL_QUOTES["'"], text)

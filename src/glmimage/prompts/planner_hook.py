@@ -18,7 +18,7 @@ import httpx
 from glmimage.errors import GlmImageError, InputError
 from glmimage.prompts.brief import ROLES, Brief, Region, brief_from_dict
 from glmimage.prompts.colors import NAMED_COLORS
-from glmimage.prompts.glyph_text import glyph_spans
+from glmimage.prompts.glyph_text import glyph_spans, protect_apostrophes
 from glmimage.prompts.sizes import ASPECT_PRESETS
 
 VisualSpec = Brief  # what a planner hook produces is a brief
@@ -72,7 +72,7 @@ _SLOTS: dict[str, list[tuple[str, str]]] = {
     "infographic": [("top", "the title"), ("left column", "a labelled panel"), ("center column", "a labelled panel"),
                     ("right column", "a labelled panel")],
     "slide": [("top left", "the slide title"), ("center", "a key message"), ("bottom", "a caption")],
-    "banner": [("left half", "a bold headline"), ("right half", "a call-to-action button")],
+    "banner": [("on the left half", "a bold headline"), ("on the right half", "a call-to-action button")],
     "social post": [("top", "a catchy headline"), ("center", "the main message"), ("bottom", "a handle or date")],
     "menu": [("top", "the restaurant name"), ("center", "a menu item with its price"), ("bottom", "a footer note")],
     "card": [("center", "a handwritten greeting"), ("bottom", "a signature line")],
@@ -103,7 +103,7 @@ class RuleBasedPlanner:
     default_role: str = "illustration"  # a plain description ("a cat on a sofa")
 
     def expand(self, request_text: str) -> VisualSpec:
-        text = _check_request(request_text)
+        text = protect_apostrophes(_check_request(request_text))
         spans = glyph_spans(text)
         texts = [t for _, _, t in spans if t.strip()]
         # Keywords are looked for outside the quotes: "SLIDE INTO SUMMER" is text, not a role.

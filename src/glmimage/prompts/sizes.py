@@ -7,8 +7,10 @@ nano 128..512 centred on 256x256, official 512..2048 centred on 1024x1024 (the r
 
 from __future__ import annotations
 
+import json
 import math
 import re
+from pathlib import Path
 from typing import Protocol
 
 from glmimage.errors import InputError
@@ -45,8 +47,9 @@ ASPECT_PRESETS: dict[str, tuple[int, int]] = {
 # one step of 32 px moves the ratio ~12%, so a tighter tolerance would push small models far from their trained
 # area (slide on nano: 288x160, -30% pixels, instead of 352x192).
 _ASPECT_TOLERANCE = 0.05
-# An edit keeps the reference's framing, so its ratio matters more than its pixel count.
-_EDIT_ASPECT_TOLERANCE = 0.02
+# The vision processor refuses ratios above 4 (a copy of glmimage.engine.references.MAX_ASPECT, kept here so
+# that sizes can be planned without importing the engine).
+MAX_ASPECT = 4.0
 # Beyond this the ratio cannot be honoured at all (e.g. 8:1 with sides 128..512).
 _ASPECT_REJECT = 0.15
 
@@ -60,11 +63,19 @@ class LimitsLike(Protocol):
 
 
 def limits_for_model(model: str) -> SizeLimits:
-    """The size limits of a model preset ("tiny", "nano", "official")."""
+    """The size limits of a model preset ("tiny", "nano", "official") or of a glmimage model directory,
+    read without loading any weights."""
+    if Path(model).is_dir():
+        from glmimage.models.build import GLMIMAGE_META_FILE  # lazy: the models package imports torch
+
+        meta = Path(model) / GLMIMAGE_META_FILE
+        if not meta.is_file():
+            raise InputError(f"{model} has no {GLMIMAGE_META_FILE}; load it with the engine to read its limits")
+        return SizeLimits(**json.loads(meta.read_text())["limits"])
     try:
         return get_preset(model).limits
     except KeyError as exc:
-        raise InputError(str(exc.args[0])) from None
+        raise InputError(f"{exc.args[0]} (or give a model directory)") from None
 
 
 def validate_size(width: int, height: int, limits: LimitsLike) -> tuple[int, int]:
@@ -77,6 +88,8 @@ def validate_size(width: int, height: int, limits: LimitsLike) -> tuple[int, int
                 f"{name}={value} is not a valid size: use a multiple of {limits.multiple} "
                 f"in [{limits.min_side}, {limits.max_side}]"
             )
+    if max(width, height) / min(width, height) > MAX_ASPECT:
+        raise InputError(f"{width}x{height} has an aspect ratio above {MAX_ASPECT:.0f}:1")
     return width, height
 
 
@@ -104,20 +117,21 @@ def _valid_sides(limits: LimitsLike) -> range:
     return range(first, limits.max_side + 1, limits.multiple)
 
 
-def _fit(ratio: float, area: float, limits: LimitsLike, what: str, tolerance: float) -> tuple[int, int]:
+def _fit(ratio: float, area: float, limits: LimitsLike, what: str) -> tuple[int, int]:
     """The valid size nearest `area` among those whose ratio is close enough to `ratio`."""
     sides = _valid_sides(limits)
     scored = [
-        (abs(math.log(w / h) - math.log(ratio)), abs(math.log(w * h / area)), w, h) for h in sides for w in sides
+        (abs(math.log(w / h) - math.log(ratio)), abs(math.log(w * h / area)), w, h)
+        for h in sides for w in sides if max(w, h) / min(w, h) <= MAX_ASPECT
     ]
     best_aspect_err = min(s[0] for s in scored) if scored else math.inf
     if best_aspect_err > _ASPECT_REJECT:
         lo, hi = limits.min_side, limits.max_side
         raise InputError(
             f"{what} (ratio {ratio:.3g}) does not fit this model: sides must be multiples of {limits.multiple} "
-            f"in [{lo}, {hi}], so ratios between {lo / hi:.3g} and {hi / lo:.3g}"
+            f"in [{lo}, {hi}] with a ratio of at most {MAX_ASPECT:.0f}:1"
         )
-    threshold = max(tolerance, best_aspect_err + 0.01)
+    threshold = max(_ASPECT_TOLERANCE, best_aspect_err + 0.01)
     _, _, w, h = min((area_err, aspect_err, w, h) for aspect_err, area_err, w, h in scored if aspect_err <= threshold)
     return w, h
 
@@ -126,15 +140,20 @@ def size_for_aspect(aspect: str | tuple[int, int] | float, limits: LimitsLike) -
     """A valid (width, height) for an aspect preset or ratio, with about the model's default pixel count."""
     ratio = parse_aspect(aspect)
     area = limits.default_width * limits.default_height
-    return _fit(ratio, area, limits, f"aspect {aspect!r}", _ASPECT_TOLERANCE)
+    return _fit(ratio, area, limits, f"aspect {aspect!r}")
 
 
 def size_for_edit(reference_size: tuple[int, int], limits: LimitsLike) -> tuple[int, int]:
-    """The output size of an edit: the reference's ratio and pixel count, snapped to the model's valid sizes."""
+    """The output size of an edit: the reference's size snapped to a valid one, by the engine's own rule
+    (`glmimage.engine.references.snap_size`) so that every entry point agrees with `engine.edit`."""
+    from glmimage.engine.references import snap_size  # lazy: the engine package imports torch
+
     rw, rh = reference_size
     if rw <= 0 or rh <= 0:
         raise InputError(f"reference image has an empty size {reference_size}")
-    return _fit(rw / rh, rw * rh, limits, f"reference size {rw}x{rh}", _EDIT_ASPECT_TOLERANCE)
+    if max(rw, rh) / min(rw, rh) > MAX_ASPECT:
+        raise InputError(f"reference size {rw}x{rh} has an aspect ratio above {MAX_ASPECT:.0f}:1")
+    return snap_size(rw, rh, limits)
 
 
 def resolve_size(
