@@ -11,6 +11,7 @@ from glmimage.errors import GlmImageError
 # Sub-command modules, in the order `--help` shows them. Each exposes register(subparsers).
 COMMAND_MODULES = [
     "glmimage.cli.generate_cmd",
+    "glmimage.cli.brief_cmd", "glmimage.cli.batch_cmd",
 ]
 
 

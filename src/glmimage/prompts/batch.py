@@ -279,7 +279,7 @@ def run_batch(
 
 def write_contact_sheet(out_dir: Path, records: list[dict], thumb: int = 128) -> Path:
     """One PNG: a row per batch item, its variants side by side, labelled with id and seed."""
-    from PIL import Image, ImageDraw
+    from PIL import Image, ImageDraw, ImageOps
 
     by_item: dict[str, list[dict]] = {}
     for record in records:
@@ -292,8 +292,7 @@ def write_contact_sheet(out_dir: Path, records: list[dict], thumb: int = 128) ->
         y = row * (thumb + label_h)
         for col, record in enumerate(sorted(recs, key=lambda r: r["variant"])):
             with Image.open(out_dir / record["path"]) as im:
-                im = im.convert("RGB")
-                im.thumbnail((thumb, thumb))
+                im = ImageOps.contain(im.convert("RGB"), (thumb, thumb))  # small models' images scale up
                 sheet.paste(im, (col * thumb + (thumb - im.width) // 2, y + label_h + (thumb - im.height) // 2))
             draw.text((col * thumb + 2, y + 1), f"{item_id} v{record['variant']} s{record['seed']}"[:22], fill="black")
     path = out_dir / CONTACT_SHEET
