@@ -46,6 +46,9 @@ def run_batch_cmd(args) -> int:
     else:
         print(f"{report.items} briefs: {report.generated} images made, {report.skipped} already done, "
               f"{report.plans} plans; manifest {report.manifest}")
+        for item_id, messages in report.warnings.items():
+            for message in messages:
+                print(f"warning: {item_id}: {message}", file=sys.stderr)
         if report.contact_sheet:
             print(f"contact sheet {report.contact_sheet}", file=sys.stderr)
     return 0

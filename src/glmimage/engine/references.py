@@ -40,6 +40,10 @@ def load_reference(source, name: str = "reference") -> Image.Image:
             image = Image.open(io.BytesIO(data))
         except UnidentifiedImageError:
             raise InputError(f"{name}: not an image (unrecognised format)") from None
+        except Image.DecompressionBombError:
+            raise InputError(f"{name}: too large (at most {MAX_SOURCE_PIXELS} pixels)") from None
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise InputError(f"{name}: not a readable image ({exc})") from None
         if image.width * image.height > MAX_SOURCE_PIXELS:
             raise InputError(f"{name}: {image.width}x{image.height} is too large "
                              f"(at most {MAX_SOURCE_PIXELS} pixels)")

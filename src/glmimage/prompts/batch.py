@@ -78,6 +78,7 @@ class BatchReport:
     manifest: Path
     contact_sheet: Path | None
     records: list[dict] = field(default_factory=list)  # the manifest, complete
+    warnings: dict[str, list[str]] = field(default_factory=dict)  # id -> fit warnings of its prompt
 
 
 # --- reading -----------------------------------------------------------------------------------------------------
@@ -273,8 +274,9 @@ def run_batch(
 
     records = [done[(item.id, v)] for item in items for v in range(len(item.seeds))]
     sheet = write_contact_sheet(out_dir, records) if contact_sheet else None
+    warnings = {item.id: [w.message for w in item.compiled.warnings] for item in items if item.compiled.warnings}
     return BatchReport(out_dir=out_dir, items=len(items), generated=generated, skipped=skipped, plans=plans,
-                       manifest=out_dir / MANIFEST, contact_sheet=sheet, records=records)
+                       manifest=out_dir / MANIFEST, contact_sheet=sheet, records=records, warnings=warnings)
 
 
 def write_contact_sheet(out_dir: Path, records: list[dict], thumb: int = 128) -> Path:

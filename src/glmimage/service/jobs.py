@@ -1,0 +1,281 @@
+"""The job store: submit, claim, finish, fail, cancel and recover generations, all through the database.
+
+Every state change is one conditional UPDATE (`... WHERE status = 'queued'`, `... AND worker_id = me`), so two
+workers never take the same job and a job recovered from a dead worker cannot be finished twice. This holds on
+SQLite and on PostgreSQL without advisory locks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from PIL import Image
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from glmimage.service.auth import refund_quota
+from glmimage.service.tables import (
+    CANCELED,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    SUCCEEDED,
+    TERMINAL_STATES,
+    Asset,
+    Generation,
+    GenerationInput,
+    Prompt,
+    utcnow,
+)
+
+KINDS = ("generate", "edit")
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A validated request, ready to queue. References are PNG/JPEG/WebP bytes, already checked to decode."""
+
+    kind: str
+    prompt: str
+    width: int
+    height: int
+    num_images: int
+    steps: int | None = None
+    guidance: float | None = None
+    seed: int | None = None
+    use_case: str = "default"
+    response_format: str = "b64_json"
+    references: list[bytes] = field(default_factory=list)
+    policy_flag: str | None = None
+    template_id: int | None = None
+    brand_kit_id: int | None = None
+    variables: dict | None = None
+    parent_output_id: int | None = None
+    rerun_of_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"kind {self.kind!r} is not one of {KINDS}")
+        if (self.kind == "edit") != bool(self.references):
+            raise ValueError("an edit needs reference images and a generation takes none")
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def get_or_create_prompt(session: Session, text: str) -> Prompt:
+    digest = text_hash(text)
+    prompt = session.scalar(select(Prompt).where(Prompt.text_hash == digest))
+    if prompt is not None:
+        return prompt
+    try:
+        with session.begin_nested():  # another request may insert the same prompt at the same moment
+            prompt = Prompt(text=text, text_hash=digest)
+            session.add(prompt)
+        return prompt
+    except IntegrityError:
+        return session.scalars(select(Prompt).where(Prompt.text_hash == digest)).one()
+
+
+def store_asset(session: Session, data: bytes) -> Asset:
+    """Store image bytes once under their sha256 (decodes them to record the format and size)."""
+    digest = hashlib.sha256(data).hexdigest()
+    asset = session.get(Asset, digest)
+    if asset is not None:
+        return asset
+    with Image.open(io.BytesIO(data)) as im:
+        mime = Image.MIME.get(im.format or "", "application/octet-stream")
+        width, height = im.size
+    try:
+        with session.begin_nested():
+            asset = Asset(hash=digest, mime=mime, width=width, height=height, size_bytes=len(data), data=data)
+            session.add(asset)
+        return asset
+    except IntegrityError:
+        return session.get(Asset, digest)
+
+
+def submit(session: Session, spec: JobSpec, *, model_id: str, api_key_id: int | None) -> Generation:
+    """Insert a queued generation (the caller commits, together with the quota it reserved)."""
+    gen = Generation(
+        id=uuid.uuid4().hex, kind=spec.kind, status=QUEUED, prompt=get_or_create_prompt(session, spec.prompt),
+        width=spec.width, height=spec.height, steps=spec.steps, guidance=spec.guidance, seed=spec.seed,
+        num_images=spec.num_images, model_id=model_id, use_case=spec.use_case,
+        response_format=spec.response_format, template_id=spec.template_id, brand_kit_id=spec.brand_kit_id,
+        variables=spec.variables, parent_output_id=spec.parent_output_id, rerun_of_id=spec.rerun_of_id,
+        policy_flag=spec.policy_flag, api_key_id=api_key_id, attempts=0, cancel_requested=False,
+        created_at=utcnow(),
+    )
+    for position, data in enumerate(spec.references):
+        gen.inputs.append(GenerationInput(position=position, asset_hash=store_asset(session, data).hash))
+    session.add(gen)
+    session.flush()
+    return gen
+
+
+def _compatible(first: Generation):
+    """Filters for queued jobs that can share `first`'s batch: text-to-image with the same size, sampling and
+    image count, and no seed of their own (the batch gives them theirs)."""
+    return (
+        Generation.status == QUEUED,
+        Generation.kind == "generate",
+        Generation.id != first.id,
+        Generation.model_id == first.model_id,
+        Generation.width == first.width,
+        Generation.height == first.height,
+        Generation.num_images == first.num_images,
+        Generation.steps.is_(None) if first.steps is None else Generation.steps == first.steps,
+        Generation.guidance.is_(None) if first.guidance is None else Generation.guidance == first.guidance,
+        Generation.seed.is_(None),
+    )
+
+
+def claim_batch(session: Session, worker_id: str, max_images: int, job_id: str | None = None) -> list[Generation]:
+    """Take the oldest queued job (or `job_id` if still queued) and the compatible jobs queued after it, up to
+    `max_images` images in all; mark them running for `worker_id`. Commits. Returns [] if there is nothing."""
+    first = (session.get(Generation, job_id) if job_id else None) or session.scalar(
+        select(Generation).where(Generation.status == QUEUED).order_by(Generation.created_at, Generation.id).limit(1)
+    )
+    if first is None or first.status != QUEUED:
+        return []
+    candidates = [first]
+    room = max_images // first.num_images - 1
+    if first.kind == "generate" and room > 0:
+        candidates += session.scalars(
+            select(Generation).where(*_compatible(first)).order_by(Generation.created_at, Generation.id).limit(room)
+        ).all()
+    batch_id, now = uuid.uuid4().hex, utcnow()
+    claimed = []
+    for gen in candidates:
+        result = session.execute(
+            update(Generation)
+            .where(Generation.id == gen.id, Generation.status == QUEUED)
+            .values(status=RUNNING, worker_id=worker_id, batch_id=batch_id, attempts=Generation.attempts + 1,
+                    started_at=now, heartbeat_at=now)
+        )
+        if result.rowcount == 1:
+            claimed.append(gen.id)
+    session.commit()
+    session.expire_all()
+    if not claimed:
+        return []
+    jobs = {g.id: g for g in session.scalars(select(Generation).where(Generation.id.in_(claimed)))}
+    return [jobs[i] for i in claimed]
+
+
+def heartbeat(session: Session, job_ids: list[str], worker_id: str) -> None:
+    session.execute(
+        update(Generation)
+        .where(Generation.id.in_(job_ids), Generation.status == RUNNING, Generation.worker_id == worker_id)
+        .values(heartbeat_at=utcnow())
+    )
+
+
+def mark_succeeded(session: Session, gen: Generation, worker_id: str, seed: int, timings: dict) -> bool:
+    """Running -> succeeded, only if this worker still owns the job and nobody asked to cancel it."""
+    result = session.execute(
+        update(Generation)
+        .where(Generation.id == gen.id, Generation.status == RUNNING, Generation.worker_id == worker_id,
+               Generation.cancel_requested.is_(False))
+        .values(status=SUCCEEDED, seed=seed, timings=timings, finished_at=utcnow(), error=None, error_code=None)
+    )
+    return result.rowcount == 1
+
+
+def mark_failed(session: Session, gen_id: str, code: str, reason: str, *, worker_id: str | None = None) -> bool:
+    """Running (or queued) -> failed, refunding the images the key reserved. With `worker_id`, only if that
+    worker still owns the job."""
+    conditions = [Generation.id == gen_id, Generation.status.in_((QUEUED, RUNNING))]
+    if worker_id is not None:
+        conditions.append(Generation.worker_id == worker_id)
+    return _finish_unsuccessfully(session, conditions, FAILED, code, reason)
+
+
+def settle_canceled(session: Session, gen_id: str, worker_id: str) -> bool:
+    """A running job whose cancel was requested: -> canceled, refunded, outputs discarded."""
+    conditions = [Generation.id == gen_id, Generation.status == RUNNING, Generation.worker_id == worker_id,
+                  Generation.cancel_requested.is_(True)]
+    return _finish_unsuccessfully(session, conditions, CANCELED, "canceled", "canceled by the client while running")
+
+
+def _finish_unsuccessfully(session: Session, conditions: list, status: str, code: str, reason: str) -> bool:
+    gen = session.scalar(select(Generation).where(*conditions).with_for_update())
+    if gen is None:
+        return False
+    result = session.execute(
+        update(Generation).where(*conditions)
+        .values(status=status, error_code=code, error=reason, finished_at=utcnow())
+    )
+    if result.rowcount != 1:
+        return False
+    refund_quota(session, gen.api_key_id, gen.num_images)
+    return True
+
+
+def request_cancel(session: Session, gen: Generation) -> Generation:
+    """Queued: canceled at once. Running: flagged; the worker discards the result when the batch ends (the
+    engine cannot stop mid-denoise). Finished: unchanged (the caller reports a conflict)."""
+    if gen.status == QUEUED:
+        _finish_unsuccessfully(session, [Generation.id == gen.id, Generation.status == QUEUED], CANCELED,
+                               "canceled", "canceled by the client")
+        session.refresh(gen)  # a worker may have claimed it a moment ago: then it is running now
+    if gen.status == RUNNING:
+        session.execute(update(Generation).where(Generation.id == gen.id, Generation.status == RUNNING)
+                        .values(cancel_requested=True))
+        session.refresh(gen)
+    return gen
+
+
+@dataclass
+class Recovery:
+    requeued: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+def recover_stale(session: Session, stale_before: datetime, max_attempts: int) -> Recovery:
+    """Running jobs whose worker stopped heart-beating before `stale_before` (a crash, a restart): back to the
+    queue while they have attempts left, else failed with the reason. Commits."""
+    recovery = Recovery()
+    stale = session.scalars(
+        select(Generation).where(Generation.status == RUNNING, Generation.heartbeat_at < stale_before)
+    ).all()
+    for gen in stale:
+        lost = f"worker {gen.worker_id} stopped while running attempt {gen.attempts} of {max_attempts}"
+        if gen.cancel_requested:
+            _finish_unsuccessfully(session, [Generation.id == gen.id, Generation.status == RUNNING], CANCELED,
+                                   "canceled", "canceled by the client; its worker stopped")
+            recovery.failed.append(gen.id)
+        elif gen.attempts < max_attempts:
+            result = session.execute(
+                update(Generation).where(Generation.id == gen.id, Generation.status == RUNNING,
+                                         Generation.heartbeat_at < stale_before)
+                .values(status=QUEUED, worker_id=None, batch_id=None, error=f"retrying: {lost}")
+            )
+            if result.rowcount == 1:
+                recovery.requeued.append(gen.id)
+        elif _finish_unsuccessfully(session, [Generation.id == gen.id, Generation.status == RUNNING],
+                                    FAILED, "worker_lost", f"gave up: {lost}"):
+            recovery.failed.append(gen.id)
+    session.commit()
+    return recovery
+
+
+def queued_ids(session: Session) -> list[str]:
+    return list(session.scalars(
+        select(Generation.id).where(Generation.status == QUEUED).order_by(Generation.created_at, Generation.id)
+    ))
+
+
+def count_by_status(session: Session) -> dict[str, int]:
+    rows = session.execute(select(Generation.status, func.count()).group_by(Generation.status)).all()
+    return {status: count for status, count in rows}
+
+
+def is_terminal(status: str) -> bool:
+    return status in TERMINAL_STATES

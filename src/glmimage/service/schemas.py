@@ -1,0 +1,242 @@
+"""Request and response bodies of the HTTP API (kept apart from the tables on purpose: the wire format and the
+storage can change independently). Limits that depend on settings or on the model (prompt length, n, size) are
+checked in `submission.py`, where the message can name the configured value."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+SEED_MAX = 2**63 - 1
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- generation parameters ---------------------------------------------------------------------------------------
+class GenerationParams(_Strict):
+    """Shared by the OpenAI-style endpoints and the jobs API. `size` is "WxH" (multiples of 32 within the model's
+    limits), an aspect preset ("poster", "slide", "square", ...) or "auto" (the model default, or the
+    reference's size for edits)."""
+
+    prompt: str | None = Field(None, description="What to draw; quoted text is rendered. Optional with `template`.")
+    template: str | None = Field(None, description='A registry template, "name" or "name@version".')
+    variables: dict[str, str | int | float] | None = Field(None, description="Values for the template.")
+    brand_kit: str | None = Field(None, description="Name of a registry brand kit to apply.")
+    model: str | None = Field(None, description="Must name the served model if given.")
+    n: int = Field(1, ge=1, description="Number of images (`num_images`).")
+    size: str = Field("auto", max_length=32)
+    response_format: Literal["b64_json", "url"] = "b64_json"
+    steps: int | None = Field(None, ge=1, description="Denoising steps; default: the model's.")
+    guidance: float | None = Field(None, ge=0.0, le=20.0, description="Classifier-free guidance scale.")
+    seed: int | None = Field(None, ge=0, le=SEED_MAX, description="Reproduces a result; random if omitted.")
+    use_case: str = Field("default", max_length=50, description="Governance use case (review policy).")
+    # Accepted for OpenAI compatibility and ignored: GLM-Image has no quality tiers or style presets.
+    quality: str | None = Field(None, max_length=20)
+    style: str | None = Field(None, max_length=20)
+    user: str | None = Field(None, max_length=200)
+    output_format: Literal["png"] | None = None
+
+    @model_validator(mode="after")
+    def _prompt_or_template(self) -> GenerationParams:
+        if self.prompt is None and self.template is None:
+            raise ValueError("give a prompt or a template")
+        return self
+
+
+class RerunRequest(_Strict):
+    seed: int | None = Field(None, ge=0, le=SEED_MAX, description="Omit for a new random seed.")
+    n: int | None = Field(None, ge=1, description="Omit to keep the original count.")
+
+
+class EditOutputRequest(_Strict):
+    """Edit a registry output: it becomes the reference image."""
+
+    prompt: str = Field(min_length=1)
+    size: str = Field("auto", max_length=32)
+    n: int = Field(1, ge=1)
+    steps: int | None = Field(None, ge=1)
+    guidance: float | None = Field(None, ge=0.0, le=20.0)
+    seed: int | None = Field(None, ge=0, le=SEED_MAX)
+    use_case: str = Field("default", max_length=50)
+
+
+class ReviewRequest(_Strict):
+    decision: Literal["approve", "reject"]
+    note: str | None = Field(None, max_length=2000)
+
+
+# -- OpenAI-compatible responses ---------------------------------------------------------------------------------
+class ImageData(BaseModel):
+    b64_json: str | None = None
+    url: str | None = None
+    revised_prompt: str | None = None
+
+
+class ImagesResponse(BaseModel):
+    created: int
+    data: list[ImageData]
+    glmimage: GenerationOut | None = Field(None, description="The registry record of this generation.")
+
+
+# -- registry ----------------------------------------------------------------------------------------------------
+class QAOut(BaseModel):
+    check: str
+    passed: bool
+    score: float | None
+    detail: str
+
+
+class OutputOut(BaseModel):
+    id: int
+    generation_id: str
+    index: int
+    asset_hash: str
+    url: str
+    seed: int
+    plan_hash: str | None
+    qa_passed: bool
+    text_score: float | None
+    review_status: Literal["approved", "needs_review", "rejected"]
+    review_reasons: list[str]
+    review_note: str | None
+    reviewed_at: datetime | None
+    qa: list[QAOut]
+
+
+class GenerationOut(BaseModel):
+    id: str
+    kind: Literal["generate", "edit"]
+    status: Literal["queued", "running", "succeeded", "failed", "canceled"]
+    prompt: str
+    width: int
+    height: int
+    steps: int | None
+    guidance: float | None
+    seed: int | None
+    num_images: int
+    model_id: str
+    use_case: str
+    template_id: int | None
+    brand_kit_id: int | None
+    variables: dict | None
+    parent_output_id: int | None
+    rerun_of_id: str | None
+    reference_hashes: list[str]
+    policy_flag: str | None
+    attempts: int
+    cancel_requested: bool
+    error_code: str | None
+    error: str | None
+    batch_id: str | None
+    timings: dict | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    outputs: list[OutputOut]
+
+
+class GenerationList(BaseModel):
+    total: int
+    data: list[GenerationOut]
+
+
+class OutputList(BaseModel):
+    total: int
+    data: list[OutputOut]
+
+
+class PromptOut(BaseModel):
+    id: int
+    text: str
+    generations: int
+    created_at: datetime
+
+
+class TemplateCreate(_Strict):
+    name: str = Field(min_length=1, max_length=100)
+    source: str = Field(min_length=1, max_length=20000)
+    description: str = Field("", max_length=2000)
+    defaults: dict[str, str | int | float] = Field(default_factory=dict)
+
+
+class TemplateOut(BaseModel):
+    id: int
+    name: str
+    version: int
+    source: str
+    description: str
+    defaults: dict
+    variables: list[str]
+    created_at: datetime
+
+
+class BrandKitCreate(_Strict):
+    name: str = Field(min_length=1, max_length=100)
+    palette: list[str] = Field(default_factory=list, max_length=16)
+    typography: list[str] = Field(default_factory=list, max_length=16)
+    voice: list[str] = Field(default_factory=list, max_length=16)
+    required_words: list[str] = Field(default_factory=list, max_length=64)
+    forbidden_words: list[str] = Field(default_factory=list, max_length=256)
+    max_palette_distance: float = Field(25.0, gt=0, le=200)
+
+
+class BrandKitOut(BrandKitCreate):
+    model_config = ConfigDict(extra="ignore")
+    id: int
+    created_at: datetime
+
+
+# -- keys --------------------------------------------------------------------------------------------------------
+class KeyCreate(_Strict):
+    name: str = Field(min_length=1, max_length=100)
+    roles: list[Literal["generate", "review", "admin"]] = Field(min_length=1)
+    rate_limit_per_minute: int | None = Field(None, ge=1, le=100000)
+    quota_images: int | None = Field(None, ge=0)
+
+
+class KeyOut(BaseModel):
+    id: int
+    name: str
+    prefix: str
+    roles: list[str]
+    rate_limit_per_minute: int
+    quota_images: int | None
+    images_used: int
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class KeyCreated(KeyOut):
+    key: str = Field(description="The secret; shown this once, stored only as a hash.")
+
+
+# -- service -----------------------------------------------------------------------------------------------------
+class SizePreset(BaseModel):
+    name: str
+    size: str
+
+
+class ServiceConfig(BaseModel):
+    model_id: str
+    min_side: int
+    max_side: int
+    multiple: int
+    default_size: str
+    size_presets: list[SizePreset]
+    max_images_per_request: int
+    max_reference_images: int
+    max_prompt_chars: int
+    max_upload_bytes: int
+    use_cases: list[str]
+
+
+class Health(BaseModel):
+    status: str
+    checks: dict[str, str] = Field(default_factory=dict)
+
+
+ImagesResponse.model_rebuild()

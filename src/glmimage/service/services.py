@@ -1,0 +1,241 @@
+"""The objects one API process shares (database, engine, policies, metrics, worker or queue), and their start-up
+and shutdown. Routes reach them through `deps.py`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import threading
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from glmimage.service import jobs as job_store
+from glmimage.service.auth import ROLES, RateLimiter, create_key
+from glmimage.service.db import Database
+from glmimage.service.governance import GovernancePolicy
+from glmimage.service.metrics import Metrics
+from glmimage.service.qa import OcrTextChecker, QAConfig, TextChecker
+from glmimage.service.safety import SafetyPolicy
+from glmimage.service.settings import Settings
+from glmimage.service.tables import TERMINAL_STATES, ApiKey, Generation, utcnow
+from glmimage.service.worker import JobRunner, LocalWorker, WorkerContext
+
+log = logging.getLogger("glmimage.service")
+
+_DEFAULT_CHECKER = object()
+
+
+def worker_id(kind: str) -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{kind}"
+
+
+class EngineSlot:
+    """The engine, given ready-made (tests) or loaded in the background at start-up, so `/healthz` answers
+    while a large model loads and `/readyz` says when it is there."""
+
+    def __init__(self, model: str, engine=None) -> None:
+        self.model = model
+        self._engine = engine
+        self.error: str | None = None
+        self._ready = threading.Event()
+        if engine is not None:
+            self._ready.set()
+
+    def load_in_background(self) -> None:
+        if self._ready.is_set():
+            return
+
+        def load() -> None:
+            try:
+                from glmimage.engine import Engine
+
+                self._engine = Engine.from_pretrained(self.model)
+                log.info("model %s loaded", self.model)
+            except Exception as exc:  # noqa: BLE001 - reported by /readyz and by every request
+                self.error = f"{type(exc).__name__}: {exc}"
+                log.exception("model %s failed to load", self.model)
+            finally:
+                self._ready.set()
+
+        threading.Thread(target=load, name="glmimage-model-load", daemon=True).start()
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set() and self._engine is not None
+
+    def get(self, timeout: float | None = None):
+        """The engine, waiting up to `timeout` for it to load; raises RuntimeError if it cannot be had."""
+        if not self._ready.wait(timeout):
+            raise RuntimeError(f"model {self.model} is still loading")
+        if self._engine is None:
+            raise RuntimeError(f"model {self.model} failed to load: {self.error}")
+        return self._engine
+
+
+class JobEvents:
+    """Lets a request await its job: the local worker signals here; others (RQ) are polled in the database."""
+
+    def __init__(self) -> None:
+        self._waiters: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
+        self._lock = threading.Lock()
+
+    def register(self, job_id: str) -> asyncio.Event:
+        event = asyncio.Event()
+        with self._lock:
+            self._waiters.setdefault(job_id, []).append((asyncio.get_running_loop(), event))
+        return event
+
+    def unregister(self, job_id: str, event: asyncio.Event) -> None:
+        with self._lock:
+            waiters = [w for w in self._waiters.get(job_id, []) if w[1] is not event]
+            if waiters:
+                self._waiters[job_id] = waiters
+            else:
+                self._waiters.pop(job_id, None)
+
+    def finished(self, job_id: str) -> None:
+        with self._lock:
+            waiters = self._waiters.pop(job_id, [])
+        for loop, event in waiters:
+            loop.call_soon_threadsafe(event.set)
+
+
+class Services:
+    def __init__(self, settings: Settings, engine=None, text_checker: TextChecker | None | object = _DEFAULT_CHECKER):
+        self.settings = settings
+        self.db = Database(settings.resolved_database_url)
+        self.metrics = Metrics()
+        self.metrics.watch_queue(self._queue_counts)
+        self.safety = SafetyPolicy.load(settings.safety_policy or None)
+        self.governance = GovernancePolicy.load(settings.governance_policy or None)
+        self.limiter = RateLimiter()
+        self.events = JobEvents()
+        self.engine = EngineSlot(settings.model, engine)
+        if text_checker is _DEFAULT_CHECKER:
+            text_checker = OcrTextChecker() if settings.ocr else None
+        self.worker_context = WorkerContext(
+            db=self.db, settings=settings, get_engine=lambda: self.engine.get(timeout=None), metrics=self.metrics,
+            safety=self.safety, governance=self.governance, qa_config=QAConfig(), text_checker=text_checker,
+            on_finished=self.events.finished,
+        )
+        self.local_worker: LocalWorker | None = None
+        self.queue = None  # rq_queue.RqDispatcher in rq mode
+        self._sweeper_stop = threading.Event()
+        self._sweeper: threading.Thread | None = None
+        self.bootstrap_key: str | None = None
+
+    # -- life cycle -------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        s = self.settings
+        if s.auto_migrate:
+            self.db.migrate()
+        self._bootstrap_admin_key()
+        self.engine.load_in_background()
+        if s.queue == "local":
+            # Nothing else runs jobs against this database: whatever is "running" was cut off by a restart.
+            self._recover(stale_before=utcnow() + timedelta(seconds=1))
+            self.local_worker = LocalWorker(JobRunner(self.worker_context, worker_id("local")), s.batch_wait_s)
+            self.local_worker.start()
+        else:
+            from glmimage.service.rq_queue import RqDispatcher
+
+            self.queue = RqDispatcher(s.redis_url, s.rq_queue)
+            self._recover(stale_before=utcnow() - timedelta(seconds=s.job_lease_s))
+            self._redispatch_queued()
+            self._sweeper = threading.Thread(target=self._sweep, name="glmimage-sweeper", daemon=True)
+            self._sweeper.start()
+
+    def stop(self) -> None:
+        if self.local_worker is not None and not self.local_worker.stop(timeout=30):
+            log.warning("worker still busy at shutdown; its jobs are retried at the next start")
+        self._sweeper_stop.set()
+        if self._sweeper is not None:
+            self._sweeper.join(timeout=5)
+        self.db.dispose()
+
+    # -- jobs -------------------------------------------------------------------------------------------------
+    def dispatch(self, job_id: str) -> None:
+        """Tell whoever runs jobs that `job_id` is queued (after its row is committed)."""
+        if self.local_worker is not None:
+            self.local_worker.notify()
+        elif self.queue is not None:
+            self.queue.dispatch(job_id)
+
+    async def wait_for_job(self, job_id: str, timeout: float, poll_s: float = 0.5) -> Generation | None:
+        """The finished generation, or None if it is still not finished after `timeout` seconds."""
+        from starlette.concurrency import run_in_threadpool
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            event = self.events.register(job_id)  # before reading, so a finish in between is not missed
+            try:
+                gen = await run_in_threadpool(self._load_if_finished, job_id)
+                if gen is not None:
+                    return gen
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return None
+                try:
+                    await asyncio.wait_for(event.wait(), min(poll_s, remaining))
+                except TimeoutError:
+                    pass
+            finally:
+                self.events.unregister(job_id, event)
+
+    def _load_if_finished(self, job_id: str) -> Generation | None:
+        from glmimage.service.views import load_generation
+
+        with self.db.sessions() as session:
+            gen = session.get(Generation, job_id)
+            if gen is None or gen.status not in TERMINAL_STATES:
+                return None
+            return load_generation(session, job_id)
+
+    def _recover(self, stale_before) -> None:
+        with self.db.sessions() as session:
+            recovery = job_store.recover_stale(session, stale_before, self.settings.max_attempts)
+        if recovery.requeued or recovery.failed:
+            log.warning("recovered interrupted jobs", extra={"requeued": recovery.requeued,
+                                                              "failed": recovery.failed})
+        if self.queue is not None:
+            for job_id in recovery.requeued:
+                self.queue.dispatch(job_id)
+
+    def _redispatch_queued(self) -> None:
+        """Queued jobs whose messages Redis may have lost (restart, flush): send them again. A duplicate
+        message is harmless: only one worker can claim a queued row."""
+        with self.db.sessions() as session:
+            ids = job_store.queued_ids(session)
+        if ids and self.queue.pending() == 0:
+            log.info("re-dispatching %d queued jobs", len(ids))
+            for job_id in ids:
+                self.queue.dispatch(job_id)
+
+    def _sweep(self) -> None:
+        while not self._sweeper_stop.wait(self.settings.sweep_interval_s):
+            try:
+                self._recover(stale_before=utcnow() - timedelta(seconds=self.settings.job_lease_s))
+                self._redispatch_queued()
+            except Exception:  # noqa: BLE001 - Redis or the database briefly away; next sweep retries
+                log.exception("sweep failed")
+
+    def _queue_counts(self) -> dict[str, int]:
+        with self.db.sessions() as session:
+            return job_store.count_by_status(session)
+
+    def _bootstrap_admin_key(self) -> None:
+        """A fresh install has no keys and so no way in: make one with every role and log it once."""
+        if not self.settings.bootstrap_admin_key:
+            return
+        with self.db.session() as session:
+            if session.scalar(select(ApiKey.id).limit(1)) is not None:
+                return
+            _, self.bootstrap_key = create_key(
+                session, "bootstrap-admin", ROLES,
+                rate_limit_per_minute=self.settings.default_rate_limit_per_minute, quota_images=None)
+        log.warning("created the first API key (shown once; store it now): %s", self.bootstrap_key,
+                    extra={"api_key": self.bootstrap_key})

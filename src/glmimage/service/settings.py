@@ -1,0 +1,120 @@
+"""Service settings: one dataclass, read from the environment (`GLMIMAGE_*`, plus `DATABASE_URL` and `REDIS_URL`
+as most deployment tools name them), validated in `__post_init__`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+QUEUE_KINDS = ("local", "rq")
+
+
+def _default_model() -> str:
+    # Imported lazily: the engine package pulls in torch, which settings alone must not need.
+    from glmimage.engine import DEFAULT_MODEL
+
+    return DEFAULT_MODEL
+
+
+@dataclass
+class Settings:
+    """Everything `glmimage serve` and its workers can be told. Field `x` reads env `GLMIMAGE_X`."""
+
+    model: str = field(default_factory=_default_model)
+    data_dir: Path = Path("runs/service")
+    database_url: str = ""  # "" = SQLite file in data_dir; env DATABASE_URL
+    queue: str = "local"  # "local": in-process worker thread; "rq": workers on other processes/machines
+    redis_url: str = "redis://127.0.0.1:6379/0"  # env REDIS_URL
+    rq_queue: str = "glmimage"
+    auto_migrate: bool = True  # run Alembic `upgrade head` on start-up
+    bootstrap_admin_key: bool = True  # with no keys at all, create one admin key and log it once
+    # Request limits (all rejected with a 4xx naming the limit).
+    max_prompt_chars: int = 2000
+    max_images_per_request: int = 4
+    max_reference_images: int = 4
+    max_upload_bytes: int = 8 * 1024 * 1024  # one reference image
+    max_request_bytes: int = 40 * 1024 * 1024  # a whole request body
+    max_image_pixels: int = 4096 * 4096  # decoded size of a reference, against decompression bombs
+    # Generation defaults; None = the engine's own defaults.
+    default_steps: int | None = None
+    max_steps: int = 100
+    # Worker.
+    batch_max_images: int = 4  # compatible jobs are run together up to this many images
+    batch_wait_s: float = 0.05  # how long the worker waits for company before running a lone job
+    max_attempts: int = 2  # a job interrupted by a crash is retried until it has started this many times
+    job_lease_s: float = 600.0  # a running job whose worker stopped heart-beating this long is recovered
+    heartbeat_s: float = 15.0
+    sweep_interval_s: float = 30.0  # rq mode: how often the API process recovers stale jobs
+    sync_timeout_s: float = 600.0  # the OpenAI-style endpoints wait this long for their job
+    # Keys created without explicit limits get these.
+    default_rate_limit_per_minute: int = 60
+    default_quota_images: int | None = None
+    # Policies (YAML files); empty = the defaults shipped in glmimage/service/policies/.
+    safety_policy: str = ""
+    governance_policy: str = ""
+    ocr: bool = True  # run the OCR text check on images whose prompt quotes text
+    public_url: str = ""  # base of `url` responses; "" = the URL the request came in on
+    log_json: bool = True
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir)
+        if self.queue not in QUEUE_KINDS:
+            raise ValueError(f"queue={self.queue!r} is not one of {QUEUE_KINDS}")
+        for name in ("max_prompt_chars", "max_images_per_request", "max_reference_images", "max_upload_bytes",
+                     "max_request_bytes", "max_image_pixels", "max_steps", "batch_max_images", "max_attempts",
+                     "default_rate_limit_per_minute"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("job_lease_s", "heartbeat_s", "sweep_interval_s", "sync_timeout_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.batch_wait_s < 0:
+            raise ValueError(f"batch_wait_s must not be negative, got {self.batch_wait_s}")
+        if self.heartbeat_s >= self.job_lease_s:
+            raise ValueError(f"heartbeat_s ({self.heartbeat_s}) must be shorter than job_lease_s ({self.job_lease_s})")
+        if self.batch_max_images < self.max_images_per_request:
+            raise ValueError("batch_max_images must hold at least one full request (max_images_per_request)")
+        if self.default_steps is not None and not 1 <= self.default_steps <= self.max_steps:
+            raise ValueError(f"default_steps={self.default_steps} must be in [1, max_steps={self.max_steps}]")
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'glmimage.db'}"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Settings from `environ` (default os.environ); explicit keyword overrides win."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            names = [f"GLMIMAGE_{f.name.upper()}"]
+            if f.name in ("database_url", "redis_url"):
+                names.append(f.name.upper())
+            raw = next((env[n] for n in names if n in env), None)
+            if raw is not None:
+                values[f.name] = _parse(f.name, str(f.type), raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+def _parse(name: str, type_name: str, raw: str) -> object:
+    """Convert an environment string to the field's type (the annotations are strings here)."""
+    optional = "None" in type_name
+    if optional and raw.strip().lower() in ("", "none"):
+        return None
+    try:
+        if type_name.startswith("bool"):
+            if raw.strip().lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise ValueError(raw)
+            return raw.strip().lower() in ("1", "true", "yes", "on")
+        if type_name.startswith("int"):
+            return int(raw)
+        if type_name.startswith("float"):
+            return float(raw)
+    except ValueError:
+        raise ValueError(f"environment GLMIMAGE_{name.upper()}={raw!r} is not a valid {type_name}") from None
+    if type_name == "Path":
+        return Path(raw)
+    return raw

@@ -1,0 +1,191 @@
+"""From a request to a queued job: rate limit, prompt (template, brand kit), content policy, use case, size,
+reference images, quota. Every refusal is an `ApiError` (4xx) that names the limit or the valid values; nothing
+is written unless the whole request is acceptable."""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+
+from PIL import Image, UnidentifiedImageError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from glmimage.engine.references import check_size, snap_size
+from glmimage.errors import InputError
+from glmimage.prompts.glyph_text import literal
+from glmimage.prompts.library import parse_ref
+from glmimage.prompts.sizes import ASPECT_PRESETS, size_for_aspect
+from glmimage.prompts.templates import PromptTemplate
+from glmimage.service import jobs as job_store
+from glmimage.service.auth import reserve_quota
+from glmimage.service.errors import ApiError
+from glmimage.service.schemas import GenerationParams
+from glmimage.service.services import Services
+from glmimage.service.tables import ApiKey, BrandKit, Generation, Template
+from glmimage.service.worker import brand_spec
+
+MODEL_ALIASES = ("glm-image",)  # clients written for other deployments may send the family name
+ACCEPTED_FORMATS = ("PNG", "JPEG", "WEBP")
+
+
+def check_rate(services: Services, key: ApiKey) -> None:
+    wait = services.limiter.acquire(key.id, key.rate_limit_per_minute)
+    if wait > 0:
+        raise ApiError(429, f"rate limit of {key.rate_limit_per_minute} requests per minute reached; "
+                            f"retry in {math.ceil(wait)} s", "rate_limit_exceeded",
+                       headers={"Retry-After": str(math.ceil(wait))})
+
+
+def read_reference(data: bytes, index: int, services: Services) -> tuple[bytes, tuple[int, int]]:
+    """Check one uploaded reference: size on the wire, format, decoded size, and that it decodes at all."""
+    s = services.settings
+    param = f"image[{index}]"
+    if len(data) > s.max_upload_bytes:
+        raise ApiError(413, f"{param} is {len(data)} bytes; the limit is {s.max_upload_bytes}", "file_too_large",
+                       "image")
+    if not data:
+        raise ApiError(400, f"{param} is empty", "invalid_image", "image")
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            if im.format not in ACCEPTED_FORMATS:
+                raise ApiError(400, f"{param} is {im.format}; accepted formats: {', '.join(ACCEPTED_FORMATS)}",
+                               "unsupported_image_format", "image")
+            if im.width * im.height > s.max_image_pixels:
+                raise ApiError(413, f"{param} is {im.width}x{im.height} pixels; the limit is {s.max_image_pixels}"
+                                    " pixels", "image_too_large", "image")
+            im.load()  # decode fully: a truncated or corrupt file fails here, not in the worker
+            return data, im.size
+    except ApiError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise ApiError(400, f"{param} is not a readable image ({type(exc).__name__}); send PNG, JPEG or WebP",
+                       "invalid_image", "image") from None
+
+
+def resolve_size(size: str, limits, reference_size: tuple[int, int] | None = None) -> tuple[int, int]:
+    """'WxH', an aspect preset name, or 'auto' (the model default; for edits the reference's size snapped the
+    way the engine snaps it)."""
+    text = size.strip().lower()
+    try:
+        if text == "auto":
+            if reference_size is not None:
+                return snap_size(*reference_size, limits)
+            return limits.default_width, limits.default_height
+        if m := re.fullmatch(r"(\d{1,5})\s*x\s*(\d{1,5})", text):
+            width, height = int(m.group(1)), int(m.group(2))
+            check_size(width, height, limits)
+            return width, height
+        if text in ASPECT_PRESETS:
+            return size_for_aspect(text, limits)
+    except InputError as exc:
+        raise ApiError(400, f"size {size!r}: {exc}", "invalid_size", "size") from None
+    raise ApiError(400, f"size {size!r} is not valid: use 'WxH' with multiples of {limits.multiple} in "
+                        f"[{limits.min_side}, {limits.max_side}], 'auto', or a preset ({', '.join(ASPECT_PRESETS)})",
+                   "invalid_size", "size")
+
+
+def brand_sentences(brand) -> list[str]:
+    """What a brand kit adds to a free-form prompt (the same sentences `compile_brief` writes)."""
+    parts = []
+    if brand.palette:
+        parts.append(f"Brand colours: {brand.palette_phrase()}.")
+    if brand.typography:
+        parts.append(f"Typography: {literal(', '.join(brand.typography))}.")
+    if brand.voice:
+        parts.append(f"Tone: {literal(', '.join(brand.voice))}.")
+    return parts
+
+
+def resolve_prompt(session: Session, params: GenerationParams) -> tuple[str, int | None, int | None]:
+    """The final prompt text, the template id and the brand kit id."""
+    template_id = brand_kit_id = None
+    if params.template is not None:
+        if params.prompt is not None:
+            raise ApiError(400, "give either prompt or template, not both", "invalid_value", "template")
+        try:
+            name, version = parse_ref(params.template)
+        except InputError as exc:
+            raise ApiError(400, str(exc), "invalid_value", "template") from None
+        query = select(Template).where(Template.name == name)
+        query = query.where(Template.version == version) if version else query.order_by(Template.version.desc())
+        row = session.scalars(query.limit(1)).first()
+        if row is None:
+            raise ApiError(400, f"unknown template {params.template!r}", "unknown_template", "template")
+        template = PromptTemplate(name=row.name, version=row.version, source=row.source,
+                                  description=row.description, defaults=dict(row.defaults or {}))
+        try:
+            text = template.render(params.variables)
+        except InputError as exc:
+            raise ApiError(400, str(exc), "invalid_value", "variables") from None
+        template_id = row.id
+    else:
+        text = params.prompt
+    if params.brand_kit is not None:
+        row = session.scalar(select(BrandKit).where(BrandKit.name == params.brand_kit))
+        if row is None:
+            raise ApiError(400, f"unknown brand kit {params.brand_kit!r}", "unknown_brand_kit", "brand_kit")
+        brand = brand_spec(row)
+        text = " ".join([text.strip(), *brand_sentences(brand)])
+        try:
+            brand.check_prompt(text)
+        except InputError as exc:
+            raise ApiError(400, str(exc), "brand_violation", "prompt") from None
+        brand_kit_id = row.id
+    return text, template_id, brand_kit_id
+
+
+def check_prompt_text(services: Services, text: str) -> str | None:
+    """Length and content policy. Returns the policy's review reason, if it asks for review."""
+    limit = services.settings.max_prompt_chars
+    if not text.strip():
+        raise ApiError(400, "prompt is empty", "invalid_value", "prompt")
+    if len(text) > limit:
+        raise ApiError(400, f"prompt has {len(text)} characters; the limit is {limit}", "prompt_too_long", "prompt")
+    verdict = services.safety.check(text)
+    if verdict.action == "block":
+        raise ApiError(400, f"prompt rejected: {verdict.reason}", "content_policy_violation", "prompt")
+    return verdict.reason if verdict.action == "review" else None
+
+
+def build_spec(services: Services, session: Session, engine, params: GenerationParams, *, kind: str,
+               references: list[bytes] = (), parent_output_id: int | None = None) -> job_store.JobSpec:
+    s = services.settings
+    if params.model is not None and params.model not in (engine.model_id, *MODEL_ALIASES):
+        raise ApiError(400, f"model {params.model!r} is not served here; this service runs {engine.model_id!r}",
+                       "model_not_found", "model")
+    if params.n > s.max_images_per_request:
+        raise ApiError(400, f"n={params.n}; the limit is {s.max_images_per_request} images per request",
+                       "invalid_value", "n")
+    if params.steps is not None and params.steps > s.max_steps:
+        raise ApiError(400, f"steps={params.steps}; the limit is {s.max_steps}", "invalid_value", "steps")
+    if params.use_case not in services.governance.use_cases:
+        raise ApiError(400, f"unknown use_case {params.use_case!r}; known: {sorted(services.governance.use_cases)}",
+                       "invalid_value", "use_case")
+    checked = [read_reference(data, i, services) for i, data in enumerate(references)]
+    if len(checked) > s.max_reference_images:
+        raise ApiError(400, f"{len(checked)} reference images; an edit takes 1 to {s.max_reference_images}",
+                       "too_many_images", "image")
+    width, height = resolve_size(params.size, engine.limits, checked[0][1] if checked else None)
+    text, template_id, brand_kit_id = resolve_prompt(session, params)
+    policy_flag = check_prompt_text(services, text)
+    return job_store.JobSpec(
+        kind=kind, prompt=text, width=width, height=height, num_images=params.n, steps=params.steps or s.default_steps,
+        guidance=params.guidance, seed=params.seed, use_case=params.use_case, response_format=params.response_format,
+        references=[data for data, _ in checked], policy_flag=policy_flag, template_id=template_id,
+        brand_kit_id=brand_kit_id, variables=params.variables, parent_output_id=parent_output_id,
+    )
+
+
+def submit(services: Services, session: Session, key: ApiKey, spec: job_store.JobSpec, model_id: str) -> Generation:
+    """Reserve quota, insert, commit, dispatch. All or nothing."""
+    if not reserve_quota(session, key.id, spec.num_images):
+        session.rollback()
+        session.refresh(key)
+        raise ApiError(429, f"quota exhausted: key {key.name!r} has used {key.images_used} of {key.quota_images} "
+                            f"images and this request needs {spec.num_images}", "insufficient_quota")
+    gen = job_store.submit(session, spec, model_id=model_id, api_key_id=key.id)
+    session.commit()
+    services.dispatch(gen.id)
+    return gen

@@ -1,0 +1,286 @@
+"""Running jobs: claim a batch from the database, run it on the engine, check and record every image.
+
+Batching. Text-to-image jobs with the same size, sampling and image count run as one `engine.generate` call over
+their prompts. The engine seeds prompt k of such a call with `seed + k * n` (planner and latents), so job k of a
+batch is exactly what running it alone with that seed gives; the seed is recorded on the job. A job that brought
+its own seed therefore only leads a batch, and the jobs that join it are those without one (jobs.claim_batch).
+
+`LocalWorker` is the default: one thread in the API process, woken on every submit. `glmimage serve worker` runs
+the same `JobRunner` under RQ on other processes or machines (rq_queue.py).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from PIL import Image
+
+from glmimage.errors import GlmImageError
+from glmimage.prompts.brand import BrandKit as BrandKitSpec
+from glmimage.prompts.glyph_text import extract_glyph_texts
+from glmimage.service import jobs as job_store
+from glmimage.service.db import Database
+from glmimage.service.governance import GovernancePolicy
+from glmimage.service.metrics import Metrics
+from glmimage.service.qa import CheckResult, QAConfig, TextChecker, run_checks
+from glmimage.service.safety import SafetyPolicy
+from glmimage.service.settings import Settings
+from glmimage.service.tables import BrandKit, Generation, Output, QAResult
+
+log = logging.getLogger("glmimage.service.worker")
+SEED_RANGE = 2**31  # seeds people can read, type and pass around in JSON
+
+
+@dataclass
+class WorkerContext:
+    """What running jobs needs; built once per process."""
+
+    db: Database
+    settings: Settings
+    get_engine: Callable[[], object]
+    metrics: Metrics
+    safety: SafetyPolicy
+    governance: GovernancePolicy
+    qa_config: QAConfig = field(default_factory=QAConfig)
+    text_checker: TextChecker | None = None
+    on_finished: Callable[[str], None] = lambda job_id: None
+
+
+@dataclass
+class _Rendered:
+    """One job's images after the engine, checked, ready to write."""
+
+    job: Generation
+    seed: int
+    pngs: list[bytes]
+    metadata: list[dict]
+    checks: list[list[CheckResult]]
+    timings: dict
+
+
+def encode_png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+class JobRunner:
+    def __init__(self, ctx: WorkerContext, worker_id: str) -> None:
+        self.ctx = ctx
+        self.worker_id = worker_id
+
+    def run_batch(self, job_id: str | None = None) -> list[str]:
+        """Claim a batch (led by `job_id` if given and still queued) and run it. Returns the job ids handled."""
+        ctx = self.ctx
+        with ctx.db.sessions() as session:
+            jobs = job_store.claim_batch(session, self.worker_id, ctx.settings.batch_max_images, job_id)
+            for job in jobs:  # load what the worker needs before the session closes
+                _ = job.prompt.text, [i.asset_hash for i in job.inputs]
+        if not jobs:
+            return []
+        ctx.metrics.batch_jobs.observe(len(jobs))
+        for job in jobs:
+            ctx.metrics.job_seconds.labels("queue").observe((job.started_at - job.created_at).total_seconds())
+        with _Heartbeat(ctx.db, [j.id for j in jobs], self.worker_id, ctx.settings.heartbeat_s):
+            self._run(jobs)
+        return [j.id for j in jobs]
+
+    def _run(self, jobs: list[Generation]) -> None:
+        try:
+            rendered = self._render(jobs)
+        except GlmImageError as exc:
+            if len(jobs) > 1:  # one bad request must not fail the jobs it was batched with
+                for job in jobs:
+                    self._run([job])
+                return
+            self._fail(jobs[0], "invalid_request", str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - an engine failure fails the jobs, never the worker
+            log.exception("engine failed on batch %s", [j.id for j in jobs])
+            for job in jobs:
+                self._fail(job, "engine_error", f"{type(exc).__name__}: {exc}")
+            return
+        for item in rendered:
+            self._record(item)
+
+    # -- 1. engine -------------------------------------------------------------------------------------------
+    def _render(self, jobs: list[Generation]) -> list[_Rendered]:
+        engine = self.ctx.get_engine()
+        first = jobs[0]
+        base_seed = first.seed if first.seed is not None else secrets.randbelow(SEED_RANGE)
+        sampling = dict(width=first.width, height=first.height, steps=first.steps, guidance=first.guidance,
+                        seed=base_seed, num_images=first.num_images)
+        if first.kind == "edit":
+            refs = self._references(first)
+            result = engine.edit(first.prompt.text, refs, **sampling)
+        else:
+            result = engine.generate([j.prompt.text for j in jobs], **sampling)
+        n = first.num_images
+        return [self._check(job, base_seed + k * n, result.images[k * n:(k + 1) * n],
+                            result.metadata[k * n:(k + 1) * n]) for k, job in enumerate(jobs)]
+
+    def _references(self, job: Generation) -> list[Image.Image]:
+        from glmimage.service.tables import Asset
+
+        with self.ctx.db.sessions() as session:
+            assets = [session.get(Asset, i.asset_hash) for i in job.inputs]
+            return [Image.open(io.BytesIO(a.data)).convert("RGB") for a in assets]
+
+    # -- 2. checks (outside any transaction: OCR takes a while and SQLite has one writer) ---------------------
+    def _check(self, job: Generation, seed: int, images: list, metadata: list[dict]) -> _Rendered:
+        ctx = self.ctx
+        brand = self._brand(job)
+        expected = extract_glyph_texts(job.prompt.text)
+        checks = [run_checks(img, width=job.width, height=job.height, expected_texts=expected,
+                             config=ctx.qa_config, text_checker=ctx.text_checker, safety=ctx.safety, brand=brand)
+                  for img in images]
+        timings = {
+            "planner": metadata[0]["timings"]["planner"],
+            "decoder": round(sum(m["timings"]["decoder"] for m in metadata), 4),
+            "vae": round(sum(m["timings"]["vae"] for m in metadata), 4),
+        }
+        return _Rendered(job, seed, [encode_png(img) for img in images], metadata, checks, timings)
+
+    def _brand(self, job: Generation) -> BrandKitSpec | None:
+        if job.brand_kit_id is None:
+            return None
+        with self.ctx.db.sessions() as session:
+            row = session.get(BrandKit, job.brand_kit_id)
+            return brand_spec(row)
+
+    # -- 3. record ------------------------------------------------------------------------------------------
+    def _record(self, item: _Rendered) -> None:
+        ctx, job = self.ctx, item.job
+        decisions = [ctx.governance.decide(job.use_case, checks, job.policy_flag) for checks in item.checks]
+        with ctx.db.session() as session:
+            gen = session.get(Generation, job.id)
+            for index, (png, meta, checks, decision) in enumerate(zip(item.pngs, item.metadata, item.checks,
+                                                                       decisions)):
+                asset = job_store.store_asset(session, png)
+                session.add(Output(
+                    generation_id=gen.id, index=index, asset_hash=asset.hash, seed=meta["seed"],
+                    plan_hash=meta.get("plan_hash"), meta=meta, qa_passed=all(c.passed for c in checks),
+                    text_score=next((c.score for c in checks if c.check == "text"), None),
+                    review_status=decision.status, review_reasons=decision.reasons,
+                    qa_results=[QAResult(check=c.check, passed=c.passed, score=c.score, detail=c.detail)
+                                for c in checks],
+                ))
+            succeeded = job_store.mark_succeeded(session, gen, self.worker_id, item.seed, item.timings)
+            if not succeeded:
+                session.rollback()  # canceled meanwhile, or taken from us as stale: keep nothing
+        if not succeeded:
+            with ctx.db.session() as session:
+                canceled = job_store.settle_canceled(session, job.id, self.worker_id)
+            log.info("discarded results of job %s (%s)", job.id, "canceled" if canceled else "no longer ours",
+                     extra={"job_id": job.id})
+            if canceled:
+                ctx.metrics.jobs_finished.labels("canceled").inc()
+            ctx.on_finished(job.id)
+            return
+        m = ctx.metrics
+        m.jobs_finished.labels("succeeded").inc()
+        m.images.labels(job.kind).inc(len(item.pngs))
+        for stage in ("planner", "decoder", "vae"):
+            m.stage_seconds.labels(stage).observe(item.timings[stage])
+        m.job_seconds.labels("run").observe(sum(item.timings.values()))
+        for checks in item.checks:
+            m.qa_outputs.labels("passed" if all(c.passed for c in checks) else "failed").inc()
+            for c in checks:
+                m.qa_checks.labels(c.check, "pass" if c.passed else "fail").inc()
+        log.info("job %s succeeded", job.id, extra={"job_id": job.id, "batch_id": job.batch_id,
+                                                    "images": len(item.pngs), "timings": item.timings})
+        ctx.on_finished(job.id)
+
+    def _fail(self, job: Generation, code: str, reason: str) -> None:
+        with self.ctx.db.session() as session:
+            failed = job_store.mark_failed(session, job.id, code, reason, worker_id=self.worker_id)
+        if failed:
+            self.ctx.metrics.jobs_finished.labels("failed").inc()
+            log.warning("job %s failed: %s", job.id, reason, extra={"job_id": job.id, "code": code})
+        self.ctx.on_finished(job.id)
+
+
+def brand_spec(row: BrandKit) -> BrandKitSpec:
+    return BrandKitSpec(name=row.name, palette=tuple(row.palette), typography=tuple(row.typography),
+                        voice=tuple(row.voice), required_words=tuple(row.required_words),
+                        forbidden_words=tuple(row.forbidden_words), max_palette_distance=row.max_palette_distance)
+
+
+class _Heartbeat:
+    """While a batch runs, touch its jobs every `interval` seconds so sweepers know the worker lives."""
+
+    def __init__(self, db: Database, job_ids: list[str], worker_id: str, interval: float) -> None:
+        self._db, self._ids, self._worker, self._interval = db, job_ids, worker_id, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="glmimage-heartbeat", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                with self._db.session() as session:
+                    job_store.heartbeat(session, self._ids, self._worker)
+            except Exception:  # noqa: BLE001 - a missed beat is retried; the lease allows several
+                log.exception("heartbeat failed")
+
+
+class LocalWorker:
+    """The in-process worker: one thread (the engine runs one call at a time anyway)."""
+
+    def __init__(self, runner: JobRunner, batch_wait_s: float, poll_s: float = 1.0) -> None:
+        self.runner = runner
+        self._batch_wait_s = batch_wait_s
+        self._poll_s = poll_s  # also picks up jobs queued by recovery or by another API process
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._paused = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="glmimage-worker", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def notify(self) -> None:
+        self._wake.set()
+
+    def pause(self) -> None:
+        """Stop taking new batches (the one running finishes). Tests use it to queue jobs up."""
+        self._paused.set()
+
+    def resume(self) -> None:
+        self._paused.clear()
+        self._wake.set()
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Ask the thread to stop after the current batch; False if it is still running after `timeout`."""
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            woke = self._wake.wait(self._poll_s)
+            self._wake.clear()
+            if self._paused.is_set():
+                continue
+            if woke and self._batch_wait_s:
+                time.sleep(self._batch_wait_s)  # let requests sent together arrive and share the batch
+            try:
+                while not self._stop.is_set() and not self._paused.is_set() and self.runner.run_batch():
+                    pass
+            except Exception:  # noqa: BLE001 - e.g. the database is briefly unreachable; try again later
+                log.exception("worker loop error")
+                self._stop.wait(self._poll_s)

@@ -1,0 +1,70 @@
+import json
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from glmimage.cli.main import main
+from glmimage.io import read_png_metadata
+
+
+def test_generate_writes_pngs_with_their_metadata(tiny_dir, tmp_path, capsys):
+    out = tmp_path / "img.png"
+    rc = main(["generate", 'a poster "SALE"', "--model", str(tiny_dir), "--size", "96x64", "--steps", "2",
+               "--seed", "3", "-n", "2", "--out", str(out), "--json", "--no-progress"])
+    assert rc == 0
+    report = json.loads(capsys.readouterr().out)
+    paths = [r["path"] for r in report["images"]]
+    assert paths == [str(tmp_path / "img_0.png"), str(tmp_path / "img_1.png")]
+    meta = read_png_metadata(paths[1])
+    assert meta["prompt"] == 'a poster "SALE"' and meta["seed"] == 4 and meta["steps"] == 2
+    assert meta["model_id"] == str(tiny_dir) and Image.open(paths[1]).size == (96, 64)
+    assert set(report["timings"]) >= {"planner", "decoder", "vae"}
+
+
+def test_edit_and_info(tiny_dir, tmp_path, capsys):
+    ref = tmp_path / "ref.png"
+    Image.new("RGB", (64, 64), "red").save(ref)
+    out = tmp_path / "edit.png"
+    assert main(["edit", "make it blue", "--image", str(ref), "--image", str(ref), "--model", str(tiny_dir),
+                 "--steps", "1", "--out", str(out), "--no-progress"]) == 0
+    assert read_png_metadata(out)["num_references"] == 2
+    capsys.readouterr()
+    assert main(["info", "--model", str(tiny_dir), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["classes"]["decoder"] == "GlmImageTransformer2DModel" and info["parameters"]["total"] > 0
+
+
+@pytest.mark.parametrize("args,message", [
+    (["generate", ""], "prompt is empty"),
+    (["generate", "x", "--size", "100x64"], "not a multiple of 32"),
+    (["generate", "x", "--size", "4096x4096"], "outside this model's range"),
+    (["generate", "x", "--model", "/no/such/model"], "model directory not found"),
+    (["generate", "x", "--out", "picture.jpg"], "must end in .png"),
+    (["edit", "x", "--image", "/no/such.png"], "file not found"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main([*args, "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("glmimage: error:") and message in err[-1]
+
+
+def test_a_real_process_exits_2_without_a_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "glmimage.cli.main", "generate", "x", "--size", "100x64"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == "glmimage: error: width 100 is not a multiple of 32"
+    assert "Traceback" not in proc.stderr
+
+
+def test_corrupt_and_too_many_references(tmp_path, tiny_dir, capsys):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    assert main(["edit", "x", "--image", str(bad), "--model", str(tiny_dir)]) == 2
+    assert "not a readable image" in capsys.readouterr().err
+    ok = tmp_path / "ok.png"
+    Image.new("RGB", (64, 64)).save(ok)
+    assert main(["edit", "x", *sum([["--image", str(ok)] for _ in range(5)], []), "--model", str(tiny_dir)]) == 2
+    assert "1 to 4 reference images" in capsys.readouterr().err

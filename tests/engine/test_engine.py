@@ -1,0 +1,126 @@
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from glmimage.engine import Engine, Plan
+from glmimage.engine.planner import CodesOnlyLogitsProcessor, make_plan, target_grids
+from glmimage.errors import InputError
+
+
+def test_same_seed_same_image_and_other_seed_other_image(tiny_engine):
+    a = tiny_engine.generate('a poster "A"', width=64, height=64, steps=2, seed=1)
+    b = tiny_engine.generate('a poster "A"', width=64, height=64, steps=2, seed=1)
+    c = tiny_engine.generate('a poster "A"', width=64, height=64, steps=2, seed=2)
+    assert np.array_equal(np.asarray(a.images[0]), np.asarray(b.images[0]))
+    assert not np.array_equal(np.asarray(a.images[0]), np.asarray(c.images[0]))
+    assert a.metadata[0]["plan_hash"] == b.metadata[0]["plan_hash"]
+
+
+def test_plan_once_decode_many_equals_generate(tiny_engine):
+    plan = tiny_engine.plan('a card "TEA"', width=96, height=64, seed=4)
+    assert isinstance(plan, Plan) and plan.grid == (2, 3) and plan.preview_grid == target_grids(64, 96)[1]
+    assert plan.preview_tokens.numel() == plan.preview_grid[0] * plan.preview_grid[1]
+    variants = tiny_engine.decode(plan, seed=4, steps=2, num_images=3)
+    assert len(variants.images) == 3 and len({m["seed"] for m in variants.metadata}) == 3
+    assert {m["plan_hash"] for m in variants.metadata} == {plan.hash}
+    direct = tiny_engine.generate('a card "TEA"', width=96, height=64, steps=2, seed=4, num_images=3)
+    for x, y in zip(variants.images, direct.images):
+        assert np.array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_metadata_and_timings_per_stage(tiny_engine):
+    r = tiny_engine.generate("a slide 'Q3 REPORT'", width=64, height=64, steps=2, guidance=2.0, seed=9)
+    meta = r.metadata[0]
+    assert meta["seed"] == 9 and meta["steps"] == 2 and meta["guidance"] == 2.0
+    assert meta["glyph_texts"] == ["Q3 REPORT"] and meta["mode"] == "text-to-image"
+    assert set(meta["timings"]) == {"planner", "decoder", "vae"} and meta["timings"]["planner"] > 0
+    assert r.timings["total"] >= r.timings["decoder"] > 0
+
+
+def test_edit_size_follows_the_first_reference(tiny_engine):
+    ref = Image.new("RGB", (130, 64), (10, 200, 10))  # snapped to 128x64
+    r = tiny_engine.edit("make it red", images=[ref], steps=1, seed=0)
+    assert r.images[0].size == (128, 64)
+    r = tiny_engine.edit("make it red", images=[ref], width=64, height=64, steps=1, seed=0)
+    assert r.images[0].size == (64, 64)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(prompt=""), "prompt is empty"),
+    (dict(prompt="   "), "prompt is empty"),
+    (dict(prompt="x" * 5000), "limit is 4000"),
+    (dict(width=100), "not a multiple of 32"),
+    (dict(width=32), "outside this model's range"),
+    (dict(width=1024), "outside this model's range"),
+    (dict(width=64, height=320), "aspect ratio"),
+    (dict(steps=0), "steps must be"),
+    (dict(guidance=-1.0), "guidance must be"),
+    (dict(seed=-3), "seed must be"),
+    (dict(num_images=0), "num_images must be"),
+])
+def test_bad_generation_arguments_raise_input_errors(tiny_engine, kwargs, match):
+    args = dict(prompt="a poster", width=64, height=64, steps=1)
+    args.update(kwargs)
+    with pytest.raises(InputError, match=match):
+        tiny_engine.generate(**args)
+
+
+def _png_bytes(size=(64, 64)):
+    buf = io.BytesIO()
+    Image.new("RGB", size, (1, 2, 3)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("images,match", [
+    ([], "1 to 4 reference images"),
+    ([_png_bytes()] * 5, "1 to 4 reference images"),
+    ([b"hello, not an image"], "not an image"),
+    ([_png_bytes()[:60]], "truncated or corrupt"),
+    ([b""], "empty file"),
+    ([_png_bytes((8, 8))], "too small"),
+    ([_png_bytes((400, 64))], "aspect ratio"),
+    (["/no/such/file.png"], "file not found"),
+])
+def test_bad_references_raise_input_errors(tiny_engine, images, match):
+    with pytest.raises(InputError, match=match):
+        tiny_engine.edit("edit", images=images, steps=1)
+
+
+def test_huge_reference_is_refused_before_decoding(tiny_engine, tmp_path):
+    # A PNG header that claims 20000x20000 pixels: refused from the header, never decoded.
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0)
+    bomb = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b"")
+    with pytest.raises(InputError, match="too large"):
+        tiny_engine.edit("edit", images=[bomb], steps=1)
+
+
+def test_codes_only_sampling_never_ends_a_plan_early(tiny_dir):
+    """A planner that strongly prefers image-end still writes the whole grid (ports hit 1023 of 1024 tokens)."""
+    engine = Engine.from_pretrained(str(tiny_dir))
+    planner = engine.pipe.vision_language_encoder
+    codebook = planner.config.vq_config.num_embeddings
+    # Widen the lm_head to codes + start/end, as the official vision_vocab_size does, and make "end" dominant.
+    old = planner.lm_head
+    new = torch.nn.Linear(old.in_features, codebook + 2, bias=True)
+    with torch.no_grad():
+        new.weight.zero_()
+        new.weight[:codebook] = old.weight
+        new.bias.zero_()
+        new.bias[codebook + 1] = 50.0
+    planner.lm_head = new
+    plan = make_plan(planner, engine.pipe.processor, "a poster", 64, 64, seed=0)
+    assert plan.target_tokens.numel() == 4 and int(plan.target_tokens.max()) < codebook
+
+    scores = torch.zeros(1, codebook + 2)
+    scores[0, codebook + 1] = 50.0
+    masked = CodesOnlyLogitsProcessor(codebook)(None, scores)
+    assert torch.isinf(masked[0, codebook:]).all() and torch.isfinite(masked[0, :codebook]).all()

@@ -1,0 +1,44 @@
+import pytest
+
+from glmimage.models.params import parameter_counts
+from glmimage.models.presets import NANO, OFFICIAL, PRESETS, DecoderConfig, PlannerConfig, VAEConfig, get_preset
+
+
+def test_official_parameter_counts_match_the_published_sizes():
+    counts = parameter_counts(OFFICIAL)
+    # Published: AR planner ~9B (GLM-4-9B text decoder), DiT decoder ~7B.
+    assert counts["planner_text"] == pytest.approx(9e9, rel=0.05)
+    assert counts["decoder"] == pytest.approx(7e9, rel=0.05)
+    assert counts["planner_vision"] > 1e9
+
+
+def test_nano_is_20_to_40_million_parameters_with_the_dit_largest():
+    counts = parameter_counts(NANO)
+    assert 20e6 <= counts["total"] <= 40e6
+    assert counts["decoder"] == max(counts[k] for k in ("planner", "glyph_encoder", "decoder", "vae"))
+
+
+def test_small_presets_keep_the_official_geometry():
+    for preset in PRESETS.values():
+        assert preset.decoder.patch_size == OFFICIAL.decoder.patch_size
+        assert preset.decoder.latent_channels == 16
+        assert len(preset.vae.block_out_channels) == 4  # 8x VAE
+        assert preset.planner.patch_size == 16
+        assert preset.planner.partial_rotary_factor == OFFICIAL.planner.partial_rotary_factor
+        assert preset.limits.multiple == 32
+
+
+def test_mrope_section_must_fit_the_rotated_half_of_a_head():
+    kwargs = {f: getattr(NANO.planner, f) for f in NANO.planner.__dataclass_fields__}
+    kwargs["mrope_section"] = (8, 12, 12)
+    with pytest.raises(ValueError, match="mrope_section"):
+        PlannerConfig(**kwargs)
+
+
+def test_invalid_component_configs_raise():
+    with pytest.raises(ValueError, match="head_dim"):
+        DecoderConfig(num_layers=1, num_heads=1, head_dim=6, time_embed_dim=8, condition_dim=8)
+    with pytest.raises(ValueError, match="8x downsampling"):
+        VAEConfig(block_out_channels=(8, 8, 8), layers_per_block=1, norm_num_groups=4)
+    with pytest.raises(KeyError, match="unknown preset"):
+        get_preset("huge")
