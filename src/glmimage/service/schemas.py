@@ -93,6 +93,8 @@ class QAOut(BaseModel):
 class OutputOut(BaseModel):
     id: int
     generation_id: str
+    prompt: str
+    use_case: str
     index: int
     asset_hash: str
     url: str

@@ -23,9 +23,11 @@ def asset_url(base_url: str, asset_hash: str) -> str:
     return f"{base_url.rstrip('/')}/v1/assets/{asset_hash}"
 
 
-def output_out(out: Output, base_url: str) -> OutputOut:
+def output_out(out: Output, base_url: str, gen: Generation | None = None) -> OutputOut:
+    """`gen`: the output's generation when the caller has it (else it must be loaded on `out`)."""
+    gen = gen or out.generation
     return OutputOut(
-        id=out.id, generation_id=out.generation_id, index=out.index, asset_hash=out.asset_hash,
+        id=out.id, generation_id=out.generation_id, prompt=gen.prompt.text, use_case=gen.use_case, index=out.index, asset_hash=out.asset_hash,
         url=asset_url(base_url, out.asset_hash), seed=out.seed, plan_hash=out.plan_hash, qa_passed=out.qa_passed,
         text_score=out.text_score, review_status=out.review_status, review_reasons=list(out.review_reasons or []),
         review_note=out.review_note, reviewed_at=out.reviewed_at,
@@ -42,7 +44,7 @@ def generation_out(gen: Generation, base_url: str) -> GenerationOut:
         reference_hashes=[i.asset_hash for i in gen.inputs], policy_flag=gen.policy_flag, attempts=gen.attempts,
         cancel_requested=gen.cancel_requested, error_code=gen.error_code, error=gen.error, batch_id=gen.batch_id,
         timings=gen.timings, created_at=gen.created_at, started_at=gen.started_at, finished_at=gen.finished_at,
-        outputs=[output_out(o, base_url) for o in gen.outputs],
+        outputs=[output_out(o, base_url, gen) for o in gen.outputs],
     )
 
 

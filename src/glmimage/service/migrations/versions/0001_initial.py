@@ -48,9 +48,12 @@ def upgrade() -> None:
     op.create_table('brand_kits',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=100), nullable=False),
-    sa.Column('colors', sa.JSON(), nullable=False),
-    sa.Column('fonts', sa.JSON(), nullable=False),
-    sa.Column('style', sa.Text(), nullable=False),
+    sa.Column('palette', sa.JSON(), nullable=False),
+    sa.Column('typography', sa.JSON(), nullable=False),
+    sa.Column('voice', sa.JSON(), nullable=False),
+    sa.Column('required_words', sa.JSON(), nullable=False),
+    sa.Column('forbidden_words', sa.JSON(), nullable=False),
+    sa.Column('max_palette_distance', sa.Float(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_brand_kits')),
     sa.UniqueConstraint('name', name=op.f('uq_brand_kits_name'))
@@ -66,12 +69,17 @@ def upgrade() -> None:
     op.create_table('templates',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=100), nullable=False),
-    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('source', sa.Text(), nullable=False),
     sa.Column('description', sa.Text(), nullable=False),
+    sa.Column('defaults', sa.JSON(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_templates')),
-    sa.UniqueConstraint('name', name=op.f('uq_templates_name'))
+    sa.UniqueConstraint('name', 'version', name=op.f('uq_templates_name_version'))
     )
+    with op.batch_alter_table('templates', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_templates_name'), ['name'], unique=False)
+
     op.create_table('generations',
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('kind', sa.String(length=10), nullable=False),
@@ -81,7 +89,7 @@ def upgrade() -> None:
     sa.Column('height', sa.Integer(), nullable=False),
     sa.Column('steps', sa.Integer(), nullable=True),
     sa.Column('guidance', sa.Float(), nullable=True),
-    sa.Column('seed', sa.BigInteger(), nullable=False),
+    sa.Column('seed', sa.BigInteger(), nullable=True),
     sa.Column('num_images', sa.Integer(), nullable=False),
     sa.Column('model_id', sa.String(length=200), nullable=False),
     sa.Column('use_case', sa.String(length=50), nullable=False),
@@ -90,6 +98,7 @@ def upgrade() -> None:
     sa.Column('brand_kit_id', sa.Integer(), nullable=True),
     sa.Column('variables', sa.JSON(), nullable=True),
     sa.Column('parent_output_id', sa.Integer(), nullable=True),
+    sa.Column('policy_flag', sa.Text(), nullable=True),
     sa.Column('rerun_of_id', sa.String(length=32), nullable=True),
     sa.Column('api_key_id', sa.Integer(), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
@@ -125,7 +134,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['asset_hash'], ['assets.hash'], name=op.f('fk_generation_inputs_asset_hash_assets')),
     sa.ForeignKeyConstraint(['generation_id'], ['generations.id'], name=op.f('fk_generation_inputs_generation_id_generations')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_generation_inputs')),
-    sa.UniqueConstraint('generation_id', 'position', name=op.f('uq_generation_inputs_generation_id'))
+    sa.UniqueConstraint('generation_id', 'position', name=op.f('uq_generation_inputs_generation_id_position'))
     )
     op.create_table('outputs',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -147,7 +156,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['generation_id'], ['generations.id'], name=op.f('fk_outputs_generation_id_generations')),
     sa.ForeignKeyConstraint(['reviewed_by'], ['api_keys.id'], name=op.f('fk_outputs_reviewed_by_api_keys')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_outputs')),
-    sa.UniqueConstraint('generation_id', 'index', name=op.f('uq_outputs_generation_id'))
+    sa.UniqueConstraint('generation_id', 'index', name=op.f('uq_outputs_generation_id_index'))
     )
     with op.batch_alter_table('outputs', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_outputs_generation_id'), ['generation_id'], unique=False)
@@ -171,6 +180,7 @@ def upgrade() -> None:
                               ['parent_output_id'], ['id'])
 
 
+
 def downgrade() -> None:
     if op.get_bind().dialect.supports_alter:
         op.drop_constraint(op.f('fk_generations_parent_output_id_outputs'), 'generations', type_='foreignkey')
@@ -191,6 +201,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_generations_api_key_id'))
 
     op.drop_table('generations')
+    with op.batch_alter_table('templates', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_templates_name'))
+
     op.drop_table('templates')
     op.drop_table('prompts')
     op.drop_table('brand_kits')

@@ -1,0 +1,65 @@
+"""The FastAPI application: `create_app(settings)` wires services, middleware, error handlers, routes and the
+web UI. `glmimage serve` runs it under uvicorn; tests build it in-process with a ready engine."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+import glmimage
+from glmimage.service.errors import install_error_handlers
+from glmimage.service.middleware import RequestMiddleware
+from glmimage.service.routes import (
+    assets,
+    brand_kits,
+    generations,
+    images,
+    jobs,
+    keys,
+    outputs,
+    prompts,
+    system,
+    templates,
+)
+from glmimage.service.services import _DEFAULT_CHECKER, Services
+from glmimage.service.settings import Settings
+
+WEB_DIR = Path(__file__).with_name("web")
+
+
+def create_app(settings: Settings | None = None, *, engine=None, text_checker=_DEFAULT_CHECKER) -> FastAPI:
+    """`engine`: a loaded `glmimage.engine.Engine` (else `settings.model` loads in the background).
+    `text_checker`: the OCR behind the text QA check (default: the evaluation module's OCR if settings.ocr)."""
+    settings = settings or Settings.from_env()
+    services = Services(settings, engine=engine, text_checker=text_checker)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        services.start()
+        try:
+            yield
+        finally:
+            services.stop()
+
+    app = FastAPI(
+        title="glmimage",
+        version=glmimage.__version__,
+        summary="GLM-Image as a service: OpenAI-compatible generations and edits, jobs, registry, QA and review.",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    install_error_handlers(app)
+    app.add_middleware(RequestMiddleware, metrics=services.metrics, max_body_bytes=settings.max_request_bytes)
+    for module in (images, jobs, generations, outputs, prompts, templates, brand_kits, keys, assets, system):
+        app.include_router(module.router)
+    app.mount("/ui", StaticFiles(directory=WEB_DIR), name="ui")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(WEB_DIR / "index.html")
+
+    return app

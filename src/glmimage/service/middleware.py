@@ -1,0 +1,79 @@
+"""One pure-ASGI middleware for every HTTP request: a request id, a cap on the body size (413 before the app
+reads too much), Prometheus counters and latency by route template, and one JSON log line."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from glmimage.service.errors import error_response
+from glmimage.service.metrics import Metrics
+
+log = logging.getLogger("glmimage.service.http")
+
+
+class BodyTooLarge(StarletteHTTPException):
+    """An HTTPException, so that FastAPI's body parsing lets it through as a 413 (not "error parsing body")."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body over the limit of {limit} bytes")
+
+
+class RequestMiddleware:
+    def __init__(self, app, metrics: Metrics, max_body_bytes: int) -> None:
+        self.app, self.metrics, self.max_body = app, metrics, max_body_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start = time.perf_counter()
+        headers = dict(scope.get("headers") or [])
+        request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex[:16]
+        status = {"code": 500, "started": False}
+        received = 0
+
+        async def limited_receive():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise BodyTooLarge(self.max_body)
+            return message
+
+        async def tagged_send(message):
+            if message["type"] == "http.response.start":
+                status["code"], status["started"] = message["status"], True
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            declared = int(headers.get(b"content-length", b"0") or 0)
+        except ValueError:
+            declared = 0
+        try:
+            if declared > self.max_body:
+                raise BodyTooLarge(self.max_body)
+            await self.app(scope, limited_receive, tagged_send)
+        except BodyTooLarge:
+            if status["started"]:
+                raise
+            response = error_response(413, f"request body over the limit of {self.max_body} bytes",
+                                      "request_too_large")
+            response.headers["x-request-id"] = request_id
+            await response(scope, receive, send)
+            status["code"] = 413
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or ("static" if scope["path"].startswith("/ui/") else "unmatched")
+            seconds = time.perf_counter() - start
+            method = scope["method"]
+            self.metrics.requests.labels(method, template, str(status["code"])).inc()
+            self.metrics.request_seconds.labels(method, template).observe(seconds)
+            log.info("%s %s %s", method, scope["path"], status["code"], extra={
+                "request_id": request_id, "method": method, "path": scope["path"], "route": template,
+                "status": status["code"], "duration_ms": round(seconds * 1000, 1)})

@@ -1,0 +1,102 @@
+"""Pieces several route files share: the edit form, visibility, sync waiting, image payloads."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC
+from typing import Annotated, Literal
+
+from fastapi import Depends, File, Form, UploadFile
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from glmimage.service.deps import ServicesDep, can_see_all
+from glmimage.service.errors import ApiError
+from glmimage.service.schemas import SEED_MAX, GenerationParams, ImageData, ImagesResponse
+from glmimage.service.services import Services
+from glmimage.service.tables import CANCELED, FAILED, SUCCEEDED, ApiKey, Asset, Generation
+from glmimage.service.views import asset_url, generation_out, load_generation
+
+
+def visible_generation(session: Session, gen_id: str, key: ApiKey) -> Generation:
+    gen = load_generation(session, gen_id)
+    if gen is None or (not can_see_all(key) and gen.api_key_id != key.id):
+        raise ApiError(404, f"no generation {gen_id!r}", "not_found", "id")
+    return gen
+
+
+async def read_edit_form(
+    services: ServicesDep,
+    prompt: Annotated[str, Form(min_length=1, description="What to change; quoted text is rendered.")],
+    image: Annotated[list[UploadFile] | None, File(description="1 to 4 reference images (PNG, JPEG, WebP).")] = None,
+    image_array: Annotated[list[UploadFile] | None, File(alias="image[]", description="Same as `image` (the "
+                                                         "OpenAI client's name for several images).")] = None,
+    mask: Annotated[UploadFile | None, File(description="Not supported: GLM-Image edits follow the prompt.")] = None,
+    n: Annotated[int, Form(ge=1)] = 1,
+    size: Annotated[str, Form(max_length=32)] = "auto",
+    response_format: Annotated[Literal["b64_json", "url"], Form()] = "b64_json",
+    model: Annotated[str | None, Form(max_length=200)] = None,
+    steps: Annotated[int | None, Form(ge=1)] = None,
+    guidance: Annotated[float | None, Form(ge=0.0, le=20.0)] = None,
+    seed: Annotated[int | None, Form(ge=0, le=SEED_MAX)] = None,
+    use_case: Annotated[str, Form(max_length=50)] = "default",
+    quality: Annotated[str | None, Form(max_length=20)] = None,
+    user: Annotated[str | None, Form(max_length=200)] = None,
+) -> tuple[GenerationParams, list[bytes]]:
+    if mask is not None:
+        raise ApiError(400, "masks are not supported: describe the change in the prompt", "unsupported_parameter",
+                       "mask")
+    files = [*(image or []), *(image_array or [])]
+    if not files:
+        raise ApiError(400, "an edit needs at least one reference image in `image`", "missing_image", "image")
+    limit = services.settings.max_reference_images
+    if len(files) > limit:
+        raise ApiError(400, f"{len(files)} reference images; an edit takes 1 to {limit}", "too_many_images", "image")
+    max_bytes = services.settings.max_upload_bytes
+    # Read one byte past the limit: enough to know a file is too large without holding all of it.
+    datas = [await f.read(max_bytes + 1) for f in files]
+    try:
+        params = GenerationParams(prompt=prompt, n=n, size=size, response_format=response_format, model=model,
+                                  steps=steps, guidance=guidance, seed=seed, use_case=use_case, quality=quality,
+                                  user=user)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ApiError(400, f"{'.'.join(map(str, first['loc']))}: {first['msg']}", "invalid_value") from None
+    return params, datas
+
+
+EditForm = Annotated[tuple[GenerationParams, list[bytes]], Depends(read_edit_form)]
+
+
+def _image_payloads(session: Session, gen: Generation, response_format: str, base_url: str) -> list[ImageData]:
+    if response_format == "url":
+        return [ImageData(url=asset_url(base_url, o.asset_hash), revised_prompt=gen.prompt.text) for o in gen.outputs]
+    hashes = [o.asset_hash for o in gen.outputs]
+    data = dict(session.execute(select(Asset.hash, Asset.data).where(Asset.hash.in_(hashes))).all())
+    return [ImageData(b64_json=base64.b64encode(data[h]).decode(), revised_prompt=gen.prompt.text) for h in hashes]
+
+
+def images_response(services: Services, gen: Generation, response_format: str, base_url: str) -> ImagesResponse:
+    """The OpenAI-style body of a finished generation; errors for one that did not succeed."""
+    if gen.status == CANCELED:
+        raise ApiError(409, f"job {gen.id} was canceled: {gen.error}", "job_canceled")
+    if gen.status == FAILED:
+        if gen.error_code == "invalid_request":
+            raise ApiError(400, f"job {gen.id} failed: {gen.error}", "invalid_request")
+        raise ApiError(500, f"job {gen.id} failed: {gen.error}", gen.error_code or "generation_failed")
+    if gen.status != SUCCEEDED:
+        raise ApiError(409, f"job {gen.id} is {gen.status}; poll GET /v1/jobs/{gen.id}", "job_not_finished")
+    with services.db.sessions() as session:
+        data = _image_payloads(session, gen, response_format, base_url)
+    return ImagesResponse(created=int(gen.created_at.replace(tzinfo=UTC).timestamp()), data=data, glmimage=generation_out(gen, base_url))
+
+
+async def wait_and_respond(services: Services, gen_id: str, response_format: str, base_url: str) -> ImagesResponse:
+    timeout = services.settings.sync_timeout_s
+    gen = await services.wait_for_job(gen_id, timeout)
+    if gen is None:
+        raise ApiError(504, f"job {gen_id} did not finish within {timeout:g} s; it keeps running: poll "
+                            f"GET /v1/jobs/{gen_id}", "timeout")
+    return await run_in_threadpool(images_response, services, gen, response_format, base_url)

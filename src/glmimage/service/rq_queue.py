@@ -1,0 +1,85 @@
+"""Workers on other processes or machines, fed through RQ on Redis (`GLMIMAGE_QUEUE=rq`).
+
+Why RQ: Redis is usually there already, RQ jobs are plain function calls, and `SimpleWorker` runs them in the
+worker's own process, so the model is loaded once and stays loaded. Celery's prefork pool and broker settings,
+arq's asyncio model (our work is one blocking engine call) and a Ray cluster all bring more than this needs.
+
+The database stays the source of truth: a message only says "job X is queued". Whoever receives it claims X
+(and compatible queued jobs) with a conditional UPDATE, so duplicates and lost messages are harmless; the API
+process re-sends queued jobs when Redis has none, and recovers jobs whose worker stopped heart-beating.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue, SimpleWorker
+
+from glmimage.service.db import Database
+from glmimage.service.governance import GovernancePolicy
+from glmimage.service.metrics import Metrics
+from glmimage.service.qa import OcrTextChecker, QAConfig
+from glmimage.service.safety import SafetyPolicy
+from glmimage.service.settings import Settings
+from glmimage.service.worker import JobRunner, WorkerContext
+
+log = logging.getLogger("glmimage.service.rq")
+_runner: JobRunner | None = None  # set by run_worker in the worker process
+
+
+class RqDispatcher:
+    def __init__(self, redis_url: str, queue_name: str) -> None:
+        self.redis = Redis.from_url(redis_url)
+        self.queue = Queue(queue_name, connection=self.redis)
+
+    def dispatch(self, job_id: str) -> None:
+        # No RQ timeout (-1): liveness is the heartbeat's business; results live in the database, not Redis.
+        self.queue.enqueue(run_job, job_id, job_timeout=-1, result_ttl=0, failure_ttl=7 * 24 * 3600)
+
+    def pending(self) -> int:
+        return self.queue.count
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.redis.ping())
+        except RedisError:
+            return False
+
+
+def run_job(job_id: str) -> int:
+    """The RQ task: run the batch `job_id` leads (nothing if another worker already took it)."""
+    if _runner is None:
+        raise RuntimeError("run_job runs inside `glmimage serve worker`, which loads the model first")
+    return len(_runner.run_batch(job_id))
+
+
+def run_worker(settings: Settings, *, burst: bool = False, name: str | None = None, engine=None,
+               metrics_port: int | None = None) -> None:
+    """Load the model, then take jobs from the RQ queue until stopped (or, with `burst`, until it is empty)."""
+    global _runner
+    from glmimage.service.services import worker_id
+
+    if engine is None:
+        from glmimage.engine import Engine
+
+        engine = Engine.from_pretrained(settings.model)
+    metrics = Metrics()
+    db = Database(settings.resolved_database_url)
+    ctx = WorkerContext(db=db, settings=settings, get_engine=lambda: engine, metrics=metrics,
+                        safety=SafetyPolicy.load(settings.safety_policy or None),
+                        governance=GovernancePolicy.load(settings.governance_policy or None), qa_config=QAConfig(),
+                        text_checker=OcrTextChecker() if settings.ocr else None)
+    _runner = JobRunner(ctx, name or worker_id("rq"))
+    if metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, registry=metrics.registry)
+    redis = Redis.from_url(settings.redis_url)
+    worker = SimpleWorker([Queue(settings.rq_queue, connection=redis)], connection=redis, name=name)
+    log.info("rq worker %s taking jobs from %s", _runner.worker_id, settings.rq_queue)
+    try:
+        worker.work(burst=burst, with_scheduler=False)
+    finally:
+        db.dispose()
