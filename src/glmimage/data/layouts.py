@@ -306,7 +306,7 @@ def build_recipe(b: Builder) -> None:
            phrase='a recipe card titled "{text}" in {colour} {style} letters at the top')
     b.text(f"{b.picker.word('adjectives')} and {b.picker.word('adjectives')}", (m, round(0.2 * H), W - m, round(0.29 * H)),
            "subtitle", max_size=18, phrase='the subtitle "{text}" in {colour}')
-    gap = round(6 * b.u)
+    gap = round(12 * b.u)
     top, bottom = round(0.36 * H), H - m
     pw = (W - 2 * m - (steps - 1) * gap) / steps
     b.design.layout["steps"] = steps
@@ -320,10 +320,11 @@ def build_recipe(b: Builder) -> None:
         side = round(min(0.55 * pw, 0.17 * H))
         region = (round(cx - side / 2), round(0.5 * H - side / 2), round(cx + side / 2), round(0.5 * H + side / 2))
         b.shape(_cell(b, region), region, size_range=(1.0, 1.0), phrase=f"step {j + 1} shows a {{colour}} {{cls}}")
-        b.text(f"STEP {j + 1}", (box[0] + 3, round(0.64 * H), box[2] - 3, round(0.73 * H)), "step label",
+        pad = round(7 * b.u)  # keeps words of neighbouring cards apart for the OCR's line detector
+        b.text(f"STEP {j + 1}", (box[0] + pad, round(0.64 * H), box[2] - pad, round(0.73 * H)), "step label",
                style="bold sans-serif", max_size=15, min_size=12, phrase='+labelled "{text}"')
-        b.text(b.picker.word("verbs").upper(), (box[0] + 3, round(0.76 * H), box[2] - 3, round(0.88 * H)), "step",
-               max_size=22, min_size=12, phrase='+with the word "{text}"')
+        b.text(b.picker.word("verbs").upper(), (box[0] + pad, round(0.76 * H), box[2] - pad, round(0.88 * H)), "step",
+               max_size=20, min_size=12, phrase='+with the word "{text}"')
 
 
 def build_price_tag(b: Builder) -> None:
@@ -351,7 +352,7 @@ def build_dashboard(b: Builder) -> None:
     b.text(f"{b.picker.word('labels')} report".upper(), (m, round(0.04 * H), round(0.8 * W), round(0.17 * H)), "title",
            align="left", style="bold sans-serif", max_size=26, min_size=16,
            phrase='a dashboard titled "{text}" in {colour} in the top-left')
-    gap = round(6 * b.u)
+    gap = round(12 * b.u)
     cw = (W - 2 * m - 2 * gap) / 3
     card = None
     for j in range(3):
@@ -359,9 +360,10 @@ def build_dashboard(b: Builder) -> None:
         box = (x0, round(0.21 * H), round(x0 + cw), round(0.5 * H))
         card = b.panel(box, name=card, radius=6, phrase="three {colour} metric cards in a row" if j == 0 else None)
         label = b.picker.word("labels")
-        b.text(label, (box[0] + 3, box[1] + round(0.02 * H), box[2] - 3, box[1] + round(0.11 * H)), "label",
+        pad = round(6 * b.u)
+        b.text(label, (box[0] + pad, box[1] + round(0.02 * H), box[2] - pad, box[1] + round(0.11 * H)), "label",
                style="sans-serif", max_size=15, min_size=12, phrase='a card labelled "{text}"')
-        b.text(b.metric_value(), (box[0] + 3, box[1] + round(0.13 * H), box[2] - 3, box[3] - round(0.02 * H)), "value",
+        b.text(b.metric_value(), (box[0] + pad, box[1] + round(0.13 * H), box[2] - pad, box[3] - round(0.02 * H)), "value",
                style="bold sans-serif", max_size=28, min_size=14, phrase='+showing "{text}"')
     chart = (m, round(0.55 * H), W - m, H - m // 2)
     b.panel(chart, radius=6, phrase="a {colour} chart panel below with a bar chart")
