@@ -5,8 +5,15 @@ from diffusers import GlmImagePipeline
 
 from glmimage.errors import InputError
 from glmimage.prompts.glyph_text import (
-    LITERAL_QUOTES, GlyphFit, extract_glyph_texts, fit_warnings, glyph_spans, literal, protect_apostrophes,
-    quote_glyph, resolve_escapes,
+    LITERAL_QUOTES,
+    GlyphFit,
+    extract_glyph_texts,
+    fit_warnings,
+    glyph_spans,
+    literal,
+    protect_apostrophes,
+    quote_glyph,
+    resolve_escapes,
 )
 
 

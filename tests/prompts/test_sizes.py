@@ -3,7 +3,13 @@ import pytest
 from glmimage.errors import InputError
 from glmimage.models.presets import PRESETS
 from glmimage.prompts.sizes import (
-    ASPECT_PRESETS, SizeLimits, limits_for_model, parse_aspect, resolve_size, size_for_aspect, size_for_edit,
+    ASPECT_PRESETS,
+    SizeLimits,
+    limits_for_model,
+    parse_aspect,
+    resolve_size,
+    size_for_aspect,
+    size_for_edit,
     validate_size,
 )
 

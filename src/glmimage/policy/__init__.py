@@ -5,6 +5,14 @@ from glmimage.policy.request import GenerationRequest
 from glmimage.policy.routing import IMAGE_TO_IMAGE, TEXT_TO_IMAGE, dispatch, route, validate_for_mode
 
 __all__ = [
-    "GenerationRequest", "ParameterPolicy", "ParameterRule", "load_policy", "policy_from_dict",
-    "route", "validate_for_mode", "dispatch", "TEXT_TO_IMAGE", "IMAGE_TO_IMAGE",
+    "IMAGE_TO_IMAGE",
+    "TEXT_TO_IMAGE",
+    "GenerationRequest",
+    "ParameterPolicy",
+    "ParameterRule",
+    "dispatch",
+    "load_policy",
+    "policy_from_dict",
+    "route",
+    "validate_for_mode",
 ]

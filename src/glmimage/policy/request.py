@@ -37,7 +37,7 @@ class GenerationRequest:
         if self.guidance is not None and (isinstance(self.guidance, bool) or not isinstance(self.guidance, (int, float))):
             raise InputError(f"guidance must be a number, got {self.guidance!r}")
 
-    def with_params(self, **params) -> "GenerationRequest":
+    def with_params(self, **params) -> GenerationRequest:
         unknown = set(params) - {f.name for f in fields(self)}
         if unknown:
             raise InputError(f"unknown request fields {sorted(unknown)}")

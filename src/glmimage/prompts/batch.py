@@ -199,6 +199,16 @@ def read_manifest(out_dir: Path) -> list[dict]:
     return records
 
 
+def _end_cut_line(out_dir: Path) -> None:
+    """Close a last line cut short by an interruption, so the next record starts on a line of its own."""
+    path = out_dir / MANIFEST
+    if path.is_file() and path.stat().st_size:
+        with open(path, "rb+") as f:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":
+                f.write(b"\n")
+
+
 def _append(out_dir: Path, record: dict) -> None:
     with open(out_dir / MANIFEST, "a", encoding="utf-8") as f:
         f.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -233,6 +243,7 @@ def run_batch(
 
     # 2. What the manifest says is done (and still on disk), checked against what the rows now ask for.
     out_dir.mkdir(parents=True, exist_ok=True)
+    _end_cut_line(out_dir)
     done: dict[tuple[str, int], dict] = {}
     for record in read_manifest(out_dir):
         if (out_dir / record["path"]).is_file():

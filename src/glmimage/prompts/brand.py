@@ -80,7 +80,7 @@ class BrandKit:
         return images
 
     # --- QA --------------------------------------------------------------------------------------------------
-    def qa(self, image, ocr_text: str) -> "BrandQAReport":
+    def qa(self, image, ocr_text: str) -> BrandQAReport:
         """Check a generated image: forbidden words in its OCR text, required words missing, palette distance."""
         distance = palette_distance(image, list(self.palette)) if self.palette else None
         return BrandQAReport(

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from glmimage.errors import InputError
 from glmimage.prompts.brand import BrandKit, _load_mapping
-from glmimage.prompts.glyph_text import FitWarning, extract_glyph_texts, fit_warnings, literal, quote_glyph
 from glmimage.prompts.colors import color_name, parse_hex, to_hex
+from glmimage.prompts.glyph_text import FitWarning, extract_glyph_texts, fit_warnings, literal, quote_glyph
 from glmimage.prompts.library import PromptLibrary, parse_ref
 from glmimage.prompts.sizes import LimitsLike, resolve_size
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import httpx
 
@@ -28,6 +28,7 @@ class PlannerError(GlmImageError):
     """The planner backend failed or answered something that is not a valid visual specification."""
 
 
+@runtime_checkable
 class PlannerHook(Protocol):
     def expand(self, request_text: str) -> VisualSpec: ...
 
@@ -121,8 +122,8 @@ class RuleBasedPlanner:
         for name in sorted(NAMED_COLORS, key=len, reverse=True):  # "navy blue" before "blue"
             if re.search(rf"(?<!\w){re.escape(name)}(?!\w)", unquoted, flags=re.IGNORECASE):
                 palette.append(NAMED_COLORS[name])
-                unquoted = re.sub(rf"(?<!\w){re.escape(name)}(?!\w)", " " * len(name), unquoted, flags=re.I)
-        style = ", ".join(w for w in _STYLE_WORDS if re.search(rf"(?<![\w-]){re.escape(w)}(?![\w-])", unquoted, re.I))
+                unquoted = re.sub(rf"(?<!\w){re.escape(name)}(?!\w)", " " * len(name), unquoted, flags=re.IGNORECASE)
+        style = ", ".join(w for w in _STYLE_WORDS if re.search(rf"(?<![\w-]){re.escape(w)}(?![\w-])", unquoted, re.IGNORECASE))
 
         slots = _SLOTS[role]
         layout = tuple(Region(position=slots[min(i, len(slots) - 1)][0], content=slots[min(i, len(slots) - 1)][1],

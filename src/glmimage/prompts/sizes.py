@@ -18,13 +18,13 @@ from glmimage.models.presets import SizeLimits, get_preset
 
 __all__ = [
     "ASPECT_PRESETS",
-    "SizeLimits",
     "LimitsLike",
+    "SizeLimits",
     "limits_for_model",
     "parse_aspect",
+    "resolve_size",
     "size_for_aspect",
     "size_for_edit",
-    "resolve_size",
     "validate_size",
 ]
 

@@ -52,7 +52,7 @@ class PromptTemplate:
             raise InputError(f"template name {self.name!r} must be letters, digits, '-', '_' or '.'")
         if isinstance(self.version, bool) or not isinstance(self.version, int) or self.version < 1:
             raise InputError(f"template version must be a positive integer, got {self.version!r}")
-        self.variables  # parse now: a broken template fails when it is made, not when it is first used
+        _ = self.variables  # parse now: a broken template fails when it is made, not when it is first used
 
     @property
     def ref(self) -> str:
