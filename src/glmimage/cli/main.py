@@ -12,6 +12,7 @@ from glmimage.errors import GlmImageError
 COMMAND_MODULES = [
     "glmimage.cli.generate_cmd",
     "glmimage.cli.brief_cmd", "glmimage.cli.batch_cmd",
+    "glmimage.cli.serve_cmd",
 ]
 
 

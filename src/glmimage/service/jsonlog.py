@@ -8,7 +8,9 @@ import sys
 from datetime import UTC, datetime
 
 # Attributes every LogRecord has; anything else on a record came from `extra=` and is logged as a field.
-_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "taskName"}
+# uvicorn adds `color_message` (the message with ANSI colours) for its own console formatter.
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "taskName",
+                                                                           "color_message"}
 
 
 class JsonFormatter(logging.Formatter):
@@ -28,7 +30,8 @@ class JsonFormatter(logging.Formatter):
 def configure_logging(json_logs: bool = True, level: str = "INFO") -> None:
     """Route the service's and uvicorn's loggers to stderr, as JSON or as plain lines."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if json_logs else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    plain = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler.setFormatter(JsonFormatter() if json_logs else plain)
     for name in ("glmimage", "uvicorn", "uvicorn.error", "rq.worker"):
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]

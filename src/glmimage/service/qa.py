@@ -129,10 +129,10 @@ class OcrTextChecker:
 
 
 def _load_ocr():
-    """image -> all recognised text joined by spaces."""
+    """image -> all recognised lines, top to bottom, joined by spaces (the evaluation module's rapidocr)."""
     from glmimage.evaluation.ocr import read_text
 
-    return read_text
+    return lambda image: " ".join(line.text for line in read_text(image))
 
 
 def run_checks(

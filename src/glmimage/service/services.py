@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from glmimage.policy import load_policy
 from glmimage.service import jobs as job_store
 from glmimage.service.auth import ROLES, RateLimiter, create_key
 from glmimage.service.db import Database
@@ -111,6 +112,12 @@ class Services:
         self.metrics.watch_queue(self._queue_counts)
         self.safety = SafetyPolicy.load(settings.safety_policy or None)
         self.governance = GovernancePolicy.load(settings.governance_policy or None)
+        self.parameters = load_policy(settings.parameter_policy or None)
+        max_n = self.parameters.rules["num_images"].maximum
+        if max_n is None or max_n > settings.batch_max_images:
+            raise ValueError(f"the parameter policy allows num_images up to {max_n}; batch_max_images "
+                             f"({settings.batch_max_images}) must hold at least one whole request")
+        self.max_images_per_request = int(max_n)
         self.limiter = RateLimiter()
         self.events = JobEvents()
         self.engine = EngineSlot(settings.model, engine)

@@ -32,16 +32,15 @@ class Settings:
     bootstrap_admin_key: bool = True  # with no keys at all, create one admin key and log it once
     # Request limits (all rejected with a 4xx naming the limit).
     max_prompt_chars: int = 2000
-    max_images_per_request: int = 4
     max_reference_images: int = 4
     max_upload_bytes: int = 8 * 1024 * 1024  # one reference image
     max_request_bytes: int = 40 * 1024 * 1024  # a whole request body
     max_image_pixels: int = 4096 * 4096  # decoded size of a reference, against decompression bombs
-    # Generation defaults; None = the engine's own defaults.
-    default_steps: int | None = None
-    max_steps: int = 100
+    # Which parameters users may set, their bounds and defaults (glmimage.policy); "" = $GLMIMAGE_POLICY or
+    # the shipped default policy.
+    parameter_policy: str = ""
     # Worker.
-    batch_max_images: int = 4  # compatible jobs are run together up to this many images
+    batch_max_images: int = 8  # compatible jobs run together up to this many images (>= the policy's max n)
     batch_wait_s: float = 0.05  # how long the worker waits for company before running a lone job
     max_attempts: int = 2  # a job interrupted by a crash is retried until it has started this many times
     job_lease_s: float = 600.0  # a running job whose worker stopped heart-beating this long is recovered
@@ -62,9 +61,8 @@ class Settings:
         self.data_dir = Path(self.data_dir)
         if self.queue not in QUEUE_KINDS:
             raise ValueError(f"queue={self.queue!r} is not one of {QUEUE_KINDS}")
-        for name in ("max_prompt_chars", "max_images_per_request", "max_reference_images", "max_upload_bytes",
-                     "max_request_bytes", "max_image_pixels", "max_steps", "batch_max_images", "max_attempts",
-                     "default_rate_limit_per_minute"):
+        for name in ("max_prompt_chars", "max_reference_images", "max_upload_bytes", "max_request_bytes",
+                     "max_image_pixels", "batch_max_images", "max_attempts", "default_rate_limit_per_minute"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("job_lease_s", "heartbeat_s", "sweep_interval_s", "sync_timeout_s"):
@@ -74,10 +72,6 @@ class Settings:
             raise ValueError(f"batch_wait_s must not be negative, got {self.batch_wait_s}")
         if self.heartbeat_s >= self.job_lease_s:
             raise ValueError(f"heartbeat_s ({self.heartbeat_s}) must be shorter than job_lease_s ({self.job_lease_s})")
-        if self.batch_max_images < self.max_images_per_request:
-            raise ValueError("batch_max_images must hold at least one full request (max_images_per_request)")
-        if self.default_steps is not None and not 1 <= self.default_steps <= self.max_steps:
-            raise ValueError(f"default_steps={self.default_steps} must be in [1, max_steps={self.max_steps}]")
 
     @property
     def resolved_database_url(self) -> str:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from glmimage.engine.references import check_size, snap_size
 from glmimage.errors import InputError
+from glmimage.policy import GenerationRequest
 from glmimage.prompts.glyph_text import literal
 from glmimage.prompts.library import parse_ref
 from glmimage.prompts.sizes import ASPECT_PRESETS, size_for_aspect
@@ -149,17 +150,27 @@ def check_prompt_text(services: Services, text: str) -> str | None:
     return verdict.reason if verdict.action == "review" else None
 
 
+def apply_parameter_policy(services: Services, prompt: str, *, size: tuple[int, int] | None, steps: int | None,
+                           guidance: float | None, seed: int | None, n: int) -> tuple[int | None, float | None, int]:
+    """Check the user's parameters against the parameter policy (glmimage.policy, shared with the CLI) and
+    fill its central defaults. Returns (steps, guidance, n); None = the model's default. The seed is only
+    checked: a job without one gets it from its batch (worker.py)."""
+    user = {"steps": steps, "guidance": guidance, "seed": seed, "num_images": n}
+    if size is not None:
+        user["width"], user["height"] = size
+    try:
+        applied = services.parameters.apply(GenerationRequest(prompt=prompt), user)
+    except InputError as exc:
+        raise ApiError(400, str(exc), "parameter_not_allowed") from None
+    return applied.steps, applied.guidance, applied.num_images
+
+
 def build_spec(services: Services, session: Session, engine, params: GenerationParams, *, kind: str,
                references: list[bytes] = (), parent_output_id: int | None = None) -> job_store.JobSpec:
     s = services.settings
     if params.model is not None and params.model not in (engine.model_id, *MODEL_ALIASES):
         raise ApiError(400, f"model {params.model!r} is not served here; this service runs {engine.model_id!r}",
                        "model_not_found", "model")
-    if params.n > s.max_images_per_request:
-        raise ApiError(400, f"n={params.n}; the limit is {s.max_images_per_request} images per request",
-                       "invalid_value", "n")
-    if params.steps is not None and params.steps > s.max_steps:
-        raise ApiError(400, f"steps={params.steps}; the limit is {s.max_steps}", "invalid_value", "steps")
     if params.use_case not in services.governance.use_cases:
         raise ApiError(400, f"unknown use_case {params.use_case!r}; known: {sorted(services.governance.use_cases)}",
                        "invalid_value", "use_case")
@@ -170,9 +181,12 @@ def build_spec(services: Services, session: Session, engine, params: GenerationP
     width, height = resolve_size(params.size, engine.limits, checked[0][1] if checked else None)
     text, template_id, brand_kit_id = resolve_prompt(session, params)
     policy_flag = check_prompt_text(services, text)
+    explicit_size = None if params.size.strip().lower() == "auto" else (width, height)
+    steps, guidance, n = apply_parameter_policy(services, text, size=explicit_size, steps=params.steps,
+                                                guidance=params.guidance, seed=params.seed, n=params.n)
     return job_store.JobSpec(
-        kind=kind, prompt=text, width=width, height=height, num_images=params.n, steps=params.steps or s.default_steps,
-        guidance=params.guidance, seed=params.seed, use_case=params.use_case, response_format=params.response_format,
+        kind=kind, prompt=text, width=width, height=height, num_images=n, steps=steps,
+        guidance=guidance, seed=params.seed, use_case=params.use_case, response_format=params.response_format,
         references=[data for data, _ in checked], policy_flag=policy_flag, template_id=template_id,
         brand_kit_id=brand_kit_id, variables=params.variables, parent_output_id=parent_output_id,
     )

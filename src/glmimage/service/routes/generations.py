@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from glmimage.service import jobs as job_store
 from glmimage.service import submission
 from glmimage.service.deps import AnyKey, BaseUrl, EngineDep, GenerateKey, ServicesDep, SessionDep, can_see_all
-from glmimage.service.errors import ERROR_RESPONSES, ApiError
+from glmimage.service.errors import ERROR_RESPONSES
 from glmimage.service.routes.common import visible_generation
 from glmimage.service.schemas import GenerationList, GenerationOut, RerunRequest
 from glmimage.service.tables import Asset, Generation, Output, Prompt
@@ -70,15 +70,16 @@ def rerun_generation(gen_id: str, body: RerunRequest, services: ServicesDep, ses
     """Queue the same prompt and parameters again with a new seed (or the one given)."""
     submission.check_rate(services, key)
     source = visible_generation(session, gen_id, key)
-    n = body.n or source.num_images
-    if n > services.settings.max_images_per_request:
-        raise ApiError(400, f"n={n}; the limit is {services.settings.max_images_per_request}", "invalid_value", "n")
+    # The policies may have changed since: check again.
+    policy_flag = submission.check_prompt_text(services, source.prompt.text)
+    steps, guidance, n = submission.apply_parameter_policy(
+        services, source.prompt.text, size=(source.width, source.height), steps=source.steps,
+        guidance=source.guidance, seed=body.seed, n=body.n or source.num_images)
     spec = job_store.JobSpec(
         kind=source.kind, prompt=source.prompt.text, width=source.width, height=source.height, num_images=n,
-        steps=source.steps, guidance=source.guidance, seed=body.seed, use_case=source.use_case,
+        steps=steps, guidance=guidance, seed=body.seed, use_case=source.use_case,
         response_format=source.response_format,
-        references=[session.get(Asset, i.asset_hash).data for i in source.inputs],
-        policy_flag=submission.check_prompt_text(services, source.prompt.text),  # the policy may have changed
+        references=[session.get(Asset, i.asset_hash).data for i in source.inputs], policy_flag=policy_flag,
         template_id=source.template_id, brand_kit_id=source.brand_kit_id, variables=source.variables,
         parent_output_id=source.parent_output_id, rerun_of_id=source.id,
     )

@@ -56,7 +56,7 @@ def config(services: ServicesDep, engine: EngineDep) -> ServiceConfig:
     return ServiceConfig(
         model_id=engine.model_id, min_side=limits.min_side, max_side=limits.max_side, multiple=limits.multiple,
         default_size=f"{limits.default_width}x{limits.default_height}", size_presets=presets,
-        max_images_per_request=s.max_images_per_request, max_reference_images=s.max_reference_images,
+        max_images_per_request=services.max_images_per_request, max_reference_images=s.max_reference_images,
         max_prompt_chars=s.max_prompt_chars, max_upload_bytes=s.max_upload_bytes,
         use_cases=sorted(services.governance.use_cases),
     )

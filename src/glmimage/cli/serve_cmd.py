@@ -1,0 +1,120 @@
+"""`glmimage serve`: the HTTP service (API + web UI), its RQ workers, keys and migrations.
+
+    glmimage serve                          # API + web UI + in-process worker on http://127.0.0.1:8000
+    glmimage serve create-key --name ci --roles generate
+    GLMIMAGE_QUEUE=rq glmimage serve worker # one more worker, on this machine or another
+
+Every option also reads from the environment (GLMIMAGE_*, DATABASE_URL, REDIS_URL; see docs/service.md);
+options given here win.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _settings(args):
+    from glmimage.service.settings import Settings
+
+    try:
+        return Settings.from_env(model=args.model, database_url=args.database_url, queue=args.queue,
+                                 redis_url=args.redis_url, data_dir=args.data_dir)
+    except ValueError as exc:
+        from glmimage.errors import InputError
+
+        raise InputError(str(exc)) from None
+
+
+def register(subparsers) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--model", help="preset or model directory (default: GLMIMAGE_MODEL or the engine default)")
+    common.add_argument("--database-url", help="SQLAlchemy URL (default: DATABASE_URL or a SQLite file in the data dir)")
+    common.add_argument("--queue", choices=["local", "rq"], help="local: worker thread in this process (default); "
+                                                                 "rq: workers started with `glmimage serve worker`")
+    common.add_argument("--redis-url", help="Redis for --queue rq (default: REDIS_URL or redis://127.0.0.1:6379/0)")
+    common.add_argument("--data-dir", help="where the default SQLite database lives (default: runs/service)")
+    common.add_argument("--log-level", default="INFO")
+    common.add_argument("--plain-logs", action="store_true", help="human-readable log lines instead of JSON")
+    serve = subparsers.add_parser("serve", parents=[common], description=__doc__,
+                                  help="run the HTTP service (OpenAI-compatible API, jobs, web UI)",
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(func=run_serve)
+
+    actions = serve.add_subparsers(dest="serve_action", metavar="{worker,create-key,migrate}")
+    worker = actions.add_parser("worker", parents=[common], help="take jobs from the RQ queue (GLMIMAGE_QUEUE=rq)")
+    worker.add_argument("--burst", action="store_true", help="stop when the queue is empty")
+    worker.add_argument("--name", help="worker name (default: host:pid:rq)")
+    worker.add_argument("--metrics-port", type=int, help="serve this worker's Prometheus metrics on this port")
+    worker.set_defaults(func=run_worker)
+
+    key = actions.add_parser("create-key", parents=[common], help="create an API key and print it (shown once)")
+    key.add_argument("--name", required=True)
+    key.add_argument("--roles", default="generate", help="comma-separated: generate, review, admin")
+    key.add_argument("--rate-limit", type=int, help="requests per minute (default: GLMIMAGE_DEFAULT_RATE_LIMIT_PER_MINUTE)")
+    key.add_argument("--quota", type=int, help="images this key may generate in all (default: unlimited)")
+    key.set_defaults(func=run_create_key)
+
+    migrate = actions.add_parser("migrate", parents=[common], help="bring the database schema up to date")
+    migrate.set_defaults(func=run_migrate)
+
+
+def run_serve(args) -> int:
+    import uvicorn
+
+    from glmimage.service.app import create_app
+    from glmimage.service.jsonlog import configure_logging
+
+    settings = _settings(args)
+    configure_logging(json_logs=settings.log_json and not args.plain_logs, level=args.log_level.upper())
+    app = create_app(settings)
+    # uvicorn's own logging config is left off: configure_logging already routed its loggers.
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
+    return 0
+
+
+def run_worker(args) -> int:
+    from glmimage.service.jsonlog import configure_logging
+    from glmimage.service.rq_queue import run_worker as work
+
+    settings = _settings(args)
+    configure_logging(json_logs=settings.log_json and not args.plain_logs, level=args.log_level.upper())
+    work(settings, burst=args.burst, name=args.name, metrics_port=args.metrics_port)
+    return 0
+
+
+def run_create_key(args) -> int:
+    from glmimage.errors import InputError
+    from glmimage.service.auth import create_key
+    from glmimage.service.db import Database
+
+    settings = _settings(args)
+    db = Database(settings.resolved_database_url)
+    db.migrate()
+    try:
+        with db.session() as session:
+            key, secret = create_key(
+                session, args.name, args.roles,
+                rate_limit_per_minute=args.rate_limit or settings.default_rate_limit_per_minute,
+                quota_images=args.quota if args.quota is not None else settings.default_quota_images)
+            roles = key.roles
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    finally:
+        db.dispose()
+    print(secret)
+    import sys
+
+    print(f"key {args.name!r} with roles {roles}; shown once, stored hashed", file=sys.stderr)
+    return 0
+
+
+def run_migrate(args) -> int:
+    from glmimage.service.db import Database
+
+    db = Database(_settings(args).resolved_database_url)
+    db.migrate()
+    db.dispose()
+    print("database schema is up to date")
+    return 0
