@@ -73,3 +73,17 @@ def test_load_errors_name_the_problem(tmp_path):
         k.reference_paths(["logo"])
     with pytest.raises(InputError, match="does not exist"):
         load_brand_kit(tmp_path / "nope.yaml")
+
+
+def test_apply_to_prompt_for_generations_and_edits():
+    acme = load_brand_kit(EXAMPLES / "brand" / "acme.yaml")
+    edit = acme.apply_to_prompt('Put the Acme logo on the mug and write "MORNING"')
+    assert edit.endswith("Typography: geometric sans-serif, bold uppercase headlines. Tone: warm, confident, plain words.")
+    assert "Brand colours: navy blue (#1B2A49)" in edit
+    assert "Brand colours" not in acme.apply_to_prompt("An Acme mug", include_palette=False)
+    with pytest.raises(InputError, match="forbidden"):
+        acme.apply_to_prompt("An Acme mug, free today")
+    from glmimage.policy import IMAGE_TO_IMAGE, GenerationRequest, route
+
+    request = GenerationRequest(prompt=edit, references=(Image.new("RGB", (64, 64)), *acme.load_references(["logo"])))
+    assert route(request) == IMAGE_TO_IMAGE and len(request.references) == 2

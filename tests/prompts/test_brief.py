@@ -41,6 +41,8 @@ def test_roles_and_validation():
         Region("top")
     with pytest.raises(InputError, match=r"unknown brief keys \['colour'\]"):
         brief_from_dict({"subject": "x", "colour": "red"})
+    with pytest.raises(InputError, match="variables must be a mapping"):
+        brief_from_dict({"subject": "x", "template": "t@1", "variables": ["a"]})
     with pytest.raises(InputError, match=r"layout\[0\] has unknown keys \['txt'\]"):
         brief_from_dict({"subject": "x", "layout": [{"position": "top", "txt": "A"}]})
 

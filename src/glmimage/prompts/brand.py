@@ -16,6 +16,7 @@ import yaml
 
 from glmimage.errors import InputError
 from glmimage.prompts.colors import color_name, palette_distance, parse_hex, to_hex
+from glmimage.prompts.glyph_text import literal
 
 REFERENCE_ROLES = ("logo", "product", "mascot", "style")
 
@@ -48,6 +49,24 @@ class BrandKit:
     # --- prompts ---------------------------------------------------------------------------------------------
     def palette_phrase(self) -> str:
         return ", ".join(f"{color_name(c)} ({c})" for c in self.palette)
+
+    def phrases(self, include_palette: bool = True) -> list[str]:
+        """The sentences the kit adds to a prompt: colours, typography, tone (all literal: no glyph text)."""
+        parts = []
+        if self.palette and include_palette:
+            parts.append(f"Brand colours: {self.palette_phrase()}.")
+        if self.typography:
+            parts.append(f"Typography: {literal(', '.join(self.typography))}.")
+        if self.voice:
+            parts.append(f"Tone: {literal(', '.join(self.voice))}.")
+        return parts
+
+    def apply_to_prompt(self, prompt: str, include_palette: bool = True) -> str:
+        """A prompt (a generation or an edit instruction) with the kit's sentences, checked against its word
+        rules. For an edit, add the kit's images with `load_references(["logo"])`."""
+        branded = " ".join([prompt.strip(), *self.phrases(include_palette)])
+        self.check_prompt(branded)
+        return branded
 
     def check_prompt(self, prompt: str) -> None:
         """Raise InputError if the prompt uses a forbidden word or lacks a required one."""

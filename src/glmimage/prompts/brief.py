@@ -84,6 +84,8 @@ class Brief:
                 raise InputError(f"texts must be non-empty strings, got {t!r}")
         if self.template is not None:
             parse_ref(self.template)
+        if not isinstance(self.variables, dict):
+            raise InputError(f"brief variables must be a mapping, got {type(self.variables).__name__}")
 
     @property
     def glyph_texts(self) -> list[str]:
@@ -184,17 +186,6 @@ def compose_body(brief: Brief) -> str:
     return " ".join(parts)
 
 
-def _brand_phrases(brand: BrandKit, brief: Brief) -> list[str]:
-    parts = []
-    if brand.palette and not brief.palette:  # a brief's own palette narrows the brand's
-        parts.append(_sentence("Brand colours: " + brand.palette_phrase()))
-    if brand.typography:
-        parts.append(_sentence("Typography: " + literal(", ".join(brand.typography))))
-    if brand.voice:
-        parts.append(_sentence("Tone: " + literal(", ".join(brand.voice))))
-    return parts
-
-
 def compile_brief(
     brief: Brief,
     brand: BrandKit | None = None,
@@ -217,7 +208,7 @@ def compile_brief(
     # 2. Brand: palette, type and voice sentences; then the brand's word rules over the final prompt.
     parts = [body]
     if brand is not None:
-        parts += _brand_phrases(brand, brief)
+        parts += brand.phrases(include_palette=not brief.palette)  # a brief's own palette narrows the brand's
     references = list(brief.references)
     if brief.brand_references:
         if brand is None:
