@@ -225,10 +225,11 @@ def restyle(ctx: EditContext):
     bg = ctx.rng.choice([c for c in theme.backgrounds if c != src.background])
     b = Builder(src.kind, src.width, src.height, ctx.rng, ctx.picker, theme=theme, background=bg)
     b.design.opening, b.design.layout = src.opening, dict(src.layout)
+    recoloured: dict[str, str] = {src.background: bg}  # panels that shared a colour keep sharing one
     for el in src.elements:
         if isinstance(el, Panel):
-            hole = el.colour == src.background
-            b.panel(el.box, name=bg if hole else None, radius=el.radius / b.u, phrase=el.phrase)
+            name = b.panel(el.box, name=recoloured.get(el.colour), radius=el.radius / b.u, phrase=el.phrase)
+            recoloured.setdefault(el.colour, name)
         elif isinstance(el, Text):
             new = copy.deepcopy(el)
             new.colour = b.text_colour(el_box(el))
