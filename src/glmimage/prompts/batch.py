@@ -167,9 +167,9 @@ def prepare_item(row: BatchRow, limits, policy: ParameterPolicy, brand: BrandKit
             if brand is not None:
                 brand.check_prompt(row.source)
             width, height = resolve_size(limits, width=size[0], height=size[1], aspect=row.aspect)
-            compiled = CompiledPrompt(prompt=row.source, glyph_texts=extract_glyph_texts(row.source), width=width,
-                                      height=height, references=[], warnings=fit_warnings(
-                                          extract_glyph_texts(row.source), width, height))
+            texts = extract_glyph_texts(row.source)
+            compiled = CompiledPrompt(prompt=row.source, glyph_texts=texts, width=width, height=height,
+                                      references=[], warnings=fit_warnings(texts, width, height))
         references = []
         for path in compiled.references:
             with Image.open(path) as im:

@@ -7,15 +7,13 @@ text, palette distance of the output).
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from glmimage.errors import InputError
 from glmimage.prompts.colors import color_name, palette_distance, parse_hex, to_hex
+from glmimage.prompts.files import load_mapping
 from glmimage.prompts.glyph_text import literal
 
 REFERENCE_ROLES = ("logo", "product", "mascot", "style")
@@ -144,7 +142,7 @@ def find_words(text: str, words) -> list[str]:
 def load_brand_kit(path: str | Path) -> BrandKit:
     """Read a kit from YAML or JSON; reference paths are relative to the kit file."""
     path = Path(path)
-    data = _load_mapping(path)
+    data = load_mapping(path)
     known = {"name", "palette", "typography", "voice", "required_words", "forbidden_words", "references",
              "max_palette_distance"}
     unknown = sorted(set(data) - known)
@@ -170,16 +168,3 @@ def _as_list(data: dict, key: str, path: Path) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise InputError(f"{path}: {key!r} must be a list of strings, got {value!r}")
     return value
-
-
-def _load_mapping(path: Path) -> dict:
-    if not path.is_file():
-        raise InputError(f"file {str(path)!r} does not exist")
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise InputError(f"{path}: not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: {exc}") from None
-    if not isinstance(data, dict):
-        raise InputError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
-    return data

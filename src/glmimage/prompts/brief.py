@@ -12,8 +12,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from glmimage.errors import InputError
-from glmimage.prompts.brand import BrandKit, _load_mapping
+from glmimage.prompts.brand import BrandKit
 from glmimage.prompts.colors import color_name, parse_hex, to_hex
+from glmimage.prompts.files import load_mapping
 from glmimage.prompts.glyph_text import FitWarning, extract_glyph_texts, fit_warnings, literal, quote_glyph
 from glmimage.prompts.library import PromptLibrary, parse_ref
 from glmimage.prompts.sizes import LimitsLike, resolve_size
@@ -134,7 +135,7 @@ def brief_from_dict(data: dict, base_dir: Path | None = None) -> Brief:
 
 def load_brief(path: str | Path) -> Brief:
     path = Path(path)
-    return brief_from_dict(_load_mapping(path), base_dir=path.parent)
+    return brief_from_dict(load_mapping(path), base_dir=path.parent)
 
 
 @dataclass(frozen=True)
