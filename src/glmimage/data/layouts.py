@@ -77,7 +77,7 @@ class Builder:
     def __init__(self, kind: str, width: int, height: int, rng: random.Random, picker: SplitPicker,
                  theme: Theme | None = None, background: str | None = None):
         self.rng, self.picker, self.W, self.H = rng, picker, width, height
-        self.u = min(width, height) / 256
+        self.u = (width * height) ** 0.5 / 256  # text scales with the area, so wide banners keep readable text
         self.m = round(14 * self.u)
         self.theme = theme or THEMES[rng.choice(sorted(THEMES))]
         bg = background or rng.choice(self.theme.backgrounds)
