@@ -58,6 +58,15 @@ LABELS = tuple(
 # Joining words for phrases; too common to hold out.
 FUNCTION_WORDS = ("and", "the", "for", "with", "your", "our", "now", "today", "all", "day", "every", "at")
 
+# Words of the fixed strings layouts write (calls to action, "STEP 1", "... REPORT", "per week", months): every
+# split uses them, so they are never held out.
+FIXED_WORDS = frozenset(
+    """
+    shop now join us buy book learn more sign up order try it step report per day week month
+    jan feb mar apr may jun jul aug sep oct nov dec
+    """.split()
+) | frozenset(FUNCTION_WORDS)
+
 SPLITS = ("train", "validation", "test")
 
 # Fractions of the vocabulary reserved for each held-out split (the rest is train).
@@ -71,7 +80,9 @@ def stable_bucket(key: str, buckets: int = 100) -> int:
 
 
 def split_of(key: str) -> str:
-    """The split that owns a word or a combination key."""
+    """The split that owns a word ("word:sale") or a combination key; fixed words belong to every split."""
+    if key.startswith("word:") and key[5:] in FIXED_WORDS:
+        return "train"
     bucket = stable_bucket(key)
     if bucket < HELD_OUT_PERCENT["test"]:
         return "test"
@@ -89,7 +100,7 @@ def words_for(category: str, split: str) -> tuple[tuple[str, ...], tuple[str, ..
         raise KeyError(f"unknown word category {category!r}; known: {sorted(pools)}")
     if split not in SPLITS:
         raise KeyError(f"unknown split {split!r}; known: {SPLITS}")
-    words = tuple(dict.fromkeys(pools[category]))  # de-duplicate, keep order
+    words = tuple(w for w in dict.fromkeys(pools[category]) if w not in FIXED_WORDS)  # de-duplicate, keep order
     own = tuple(w for w in words if split_of("word:" + w) == split)
     shared = tuple(w for w in words if split_of("word:" + w) == "train")
     return own, shared
