@@ -56,18 +56,19 @@ class GovernancePolicy:
     def decide(self, use_case: str, checks: list[CheckResult], prompt_flag: str | None = None) -> Decision:
         """`prompt_flag`: the content policy's reason when it asked for review of the prompt."""
         case = self.use_case(use_case)
-        reasons = []
-        if prompt_flag:
-            reasons.append(f"prompt flagged: {prompt_flag}")
-        for check in checks:
-            failed = not check.passed
-            if check.check == "text" and case.min_text_score is not None and check.score is not None:
-                failed = check.score < case.min_text_score
-            if check.check == "content_policy" or (failed and case.review == "on_qa_fail"):
-                reasons.append(f"{check.check}: {check.detail}")
+        reasons = [f"prompt flagged: {prompt_flag}"] if prompt_flag else []
+        reasons += [f"{c.check}: {c.detail}" for c in checks if c.check == "content_policy"]
+        if case.review != "never":  # with "always" the failed checks are still worth showing the reviewer
+            reasons += [f"{c.check}: {c.detail}" for c in checks if c.check != "content_policy" and self._fails(c, case)]
         if case.review == "always":
             reasons.append(f"use case {case.name!r} reviews every output")
         return Decision(NEEDS_REVIEW if reasons else APPROVED, reasons)
+
+    @staticmethod
+    def _fails(check: CheckResult, case: UseCase) -> bool:
+        if check.check == "text" and case.min_text_score is not None and check.score is not None:
+            return check.score < case.min_text_score
+        return not check.passed
 
     @classmethod
     def from_dict(cls, data: dict) -> GovernancePolicy:

@@ -1,0 +1,33 @@
+from pathlib import Path
+
+import pytest
+
+from glmimage.service.settings import Settings
+
+
+def test_reads_environment_with_types_and_standard_names():
+    env = {"GLMIMAGE_MODEL": "tiny", "DATABASE_URL": "postgresql+psycopg://db/x", "GLMIMAGE_QUEUE": "rq",
+           "GLMIMAGE_BATCH_WAIT_S": "0.5", "GLMIMAGE_OCR": "false", "GLMIMAGE_DEFAULT_QUOTA_IMAGES": "none",
+           "GLMIMAGE_DATA_DIR": "/tmp/x"}
+    s = Settings.from_env(env)
+    assert (s.model, s.database_url, s.queue, s.batch_wait_s, s.ocr) == ("tiny", "postgresql+psycopg://db/x", "rq",
+                                                                          0.5, False)
+    assert s.default_quota_images is None and s.data_dir == Path("/tmp/x")
+    assert s.resolved_database_url == "postgresql+psycopg://db/x"
+
+
+def test_default_database_is_sqlite_in_data_dir_and_overrides_win():
+    s = Settings.from_env({"GLMIMAGE_QUEUE": "rq"}, queue="local", data_dir="/srv/g")
+    assert s.queue == "local"
+    assert s.resolved_database_url == "sqlite:////srv/g/glmimage.db"
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"GLMIMAGE_QUEUE": "kafka"}, "queue='kafka'"),
+    ({"GLMIMAGE_OCR": "maybe"}, "GLMIMAGE_OCR"),
+    ({"GLMIMAGE_MAX_PROMPT_CHARS": "0"}, "max_prompt_chars"),
+    ({"GLMIMAGE_HEARTBEAT_S": "900"}, "heartbeat_s"),
+])
+def test_bad_values_are_refused_with_the_name(env, message):
+    with pytest.raises(ValueError, match=message):
+        Settings.from_env({"GLMIMAGE_MODEL": "tiny", **env})
