@@ -1,0 +1,46 @@
+"""`glmimage train <stage> --config X.yaml [--resume] [--out DIR] [--init DIR] [--set key=value ...]`.
+
+Stages run in this order, each reading the model directory the previous one wrote:
+vae -> tokenizer -> planner and decoder -> lora. Under several processes:
+`accelerate launch --num_processes N [--cpu] -m glmimage.cli.main train <stage> --config X.yaml`.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+# Stage name -> module with `CONFIG` (its dataclass) and `train(config) -> Path`.
+STAGES = {
+    "vae": "glmimage.training.vae",
+    "tokenizer": "glmimage.training.tokenizer",
+    "planner": "glmimage.training.planner",
+    "decoder": "glmimage.training.decoder",
+    "lora": "glmimage.training.lora",
+}
+HELP = {
+    "vae": "stage 1: the VAE (AutoencoderKL); writes latents_mean/std",
+    "tokenizer": "stage 2: the semantic-VQ tokenizer (ViT + codebook) with an auxiliary latent head",
+    "planner": "stage 3: the AR planner, teacher-forced on prompt -> preview -> target and on edits",
+    "decoder": "stage 4: the DiT decoder and glyph encoder by flow matching",
+    "lora": "stage 5: LoRA adapters for decoder and planner from a folder of images + captions",
+}
+
+
+def register(subparsers) -> None:
+    from glmimage.training.common import add_run_arguments
+
+    parser = subparsers.add_parser("train", help="train a component: " + " | ".join(STAGES))
+    stages = parser.add_subparsers(dest="stage", required=True)
+    for name in STAGES:
+        stage = stages.add_parser(name, help=HELP[name])
+        add_run_arguments(stage)
+        stage.set_defaults(func=run_train)
+
+
+def run_train(args) -> int:
+    from glmimage.training.common import config_from_args
+
+    module = importlib.import_module(STAGES[args.stage])
+    path = module.train(config_from_args(module.CONFIG, args))
+    print(path)
+    return 0

@@ -1,0 +1,122 @@
+"""Training data from the synthetic world, addressed by stream position so the order is a function of the step.
+
+Position p of the train stream is world sample p (text-to-image) or, for a share `edit_fraction` of positions,
+world edit sample p. The world renders sample i as a pure function of (seed, split, i), so every process and every
+resumed run sees exactly the same data at the same step, and processes read disjoint positions
+(`Run.positions`). Images are square (`image_size`): a batch stacks them without padding.
+
+The planner and the tokenizer read images through the vision processor's geometry (grid = side / 32: the
+processor halves the image, then 16-pixel patches), the decoder through the VAE (8x) and its 1/16 DiT grid.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import torch
+from PIL import Image
+
+from glmimage.data import World, WorldConfig
+from glmimage.engine.references import fit_reference
+from glmimage.prompts.glyph_text import extract_glyph_texts
+
+VQ_PATCH = 16  # vision patch (preset patch_size); the planner's grid is side/32 because the processor halves first
+
+
+def make_world(cfg, split: str = "train") -> World:
+    return World(WorldConfig(size=cfg.image_size, seed=cfg.world_seed, split=split))
+
+
+def is_edit_position(position: int, edit_fraction: float) -> bool:
+    """Deterministic interleaving: positions whose fractional share crosses an integer are edits."""
+    if edit_fraction <= 0:
+        return False
+    return int((position + 1) * edit_fraction) > int(position * edit_fraction)
+
+
+def stream_slot(position: int, edit_fraction: float) -> tuple[str, int]:
+    """("t2i" | "edit", ordinal): the stream interleaves two dense sequences, text-to-image samples and edits,
+    so a cache of the first N of either kind serves any edit_fraction."""
+    edits_before = int(position * edit_fraction)
+    if is_edit_position(position, edit_fraction):
+        return "edit", edits_before
+    return "t2i", position - edits_before
+
+
+def dataset_index(ordinal: int, size: int, seed: int) -> int:
+    """Index into a finite set of `size` items (a fresh permutation every epoch); size 0 = an endless stream."""
+    if size == 0:
+        return ordinal
+    epoch, offset = divmod(ordinal, size)
+    return _epoch_order(size, seed, epoch)[offset]
+
+
+@functools.lru_cache(maxsize=4)
+def _epoch_order(size: int, seed: int, epoch: int) -> list[int]:
+    from glmimage.training.common import derived_seed
+
+    gen = torch.Generator().manual_seed(derived_seed(seed, "epoch", epoch))
+    return torch.randperm(size, generator=gen).tolist()
+
+
+@dataclass
+class TrainItem:
+    """One training example in the terms every stage uses."""
+
+    prompt: str  # the prompt (text-to-image) or the instruction (image-to-image)
+    image: Image.Image  # the target
+    references: list[Image.Image]  # empty for text-to-image; fitted to valid sizes as the engine fits them
+    texts: list[str]  # ground-truth texts visible in the target (for OCR metrics)
+
+    @property
+    def glyph_texts(self) -> list[str]:
+        return extract_glyph_texts(self.prompt)
+
+    @property
+    def signature(self) -> tuple:
+        """Items with equal signatures batch together (same target size, same reference sizes)."""
+        return (self.image.size, tuple(r.size for r in self.references))
+
+
+def world_item(world: World, kind: str, index: int, limits=None) -> TrainItem:
+    """World sample `index` of a kind ("t2i" or "edit"); references fitted to the model's valid sizes."""
+    if kind == "edit":
+        edit = world.edit_sample(index)
+        refs = [fit_reference(r, limits) if limits is not None else r for r in edit.refs]
+        return TrainItem(edit.instruction, edit.target.image, refs, [t.text for t in edit.target.texts])
+    sample = world.sample(index)
+    return TrainItem(sample.prompt, sample.image, [], [t.text for t in sample.texts])
+
+
+def vae_pixels(pipe, images: list[Image.Image]) -> torch.Tensor:
+    """(B, 3, H, W) in [-1, 1], as the pipeline's VaeImageProcessor prepares images (and the engine references)."""
+    return torch.cat([pipe.image_processor.preprocess(img, height=img.height, width=img.width) for img in images])
+
+
+def vq_inputs(image_processor, images: list[Image.Image], grid: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Packed ViT patches of images resized so their planner grid is `grid` (h, w): resize to grid*16 pixels and
+    skip the processor's own resize; for an image whose sides are 32*grid this equals the processor's output."""
+    h, w = grid
+    resized = [img if img.size == (w * VQ_PATCH, h * VQ_PATCH) else
+               img.resize((w * VQ_PATCH, h * VQ_PATCH), Image.Resampling.BICUBIC) for img in images]
+    out = image_processor(images=resized, do_resize=False, return_tensors="pt")
+    return out["pixel_values"], out["image_grid_thw"]
+
+
+@torch.no_grad()
+def vq_codes(planner, image_processor, images: list[Image.Image], grid: tuple[int, int]) -> torch.Tensor:
+    """(B, h*w) semantic-VQ codes of images at a planner grid, with the library's quantizer."""
+    pixel_values, grids = vq_inputs(image_processor, images, grid)
+    model = planner.model
+    features = model.get_image_features(pixel_values.to(planner.device), grids.to(planner.device)).pooler_output
+    codes = model.get_image_tokens(list(features), grids)
+    return codes.view(len(images), -1).cpu()
+
+
+def sized(image: Image.Image, size: int) -> Image.Image:
+    """Centre-crop to a square and resize to `size` (user folders for LoRA)."""
+    side = min(image.size)
+    left, top = (image.width - side) // 2, (image.height - side) // 2
+    square = image.crop((left, top, left + side, top + side))
+    return square if square.size == (size, size) else square.resize((size, size), Image.Resampling.BICUBIC)

@@ -1,0 +1,246 @@
+"""Stage 4: the decoder (GlmImageTransformer2DModel) and the glyph encoder (T5EncoderModel over bytes), by flow matching.
+
+What the engine's sampler (FlowMatchEulerDiscreteScheduler, engine/decoder.py) expects, step for step:
+- x_t = (1 - s) x0 + s * noise, the model predicts the velocity noise - x0 (the shipped model stays
+  velocity-parametrised; `loss_space: x0` only changes the loss to ||x_t - s*v_hat - x0||^2, i.e. a s^2 weighting);
+- u ~ U[1/T, 1] plays the role of the sampler's unshifted timestep t/T; the noise level is the resolution-shifted
+  s = mu / (mu + 1/u - 1) with mu = calculate_shift(image tokens), and the model sees timestep u*T - 1 (the sampler
+  passes t - 1 with its unshifted integer t);
+- x0 are VAE latents normalised by latents_mean/std; the prior is the tokenizer's target codes upsampled 2x; for
+  CFG the prior is dropped (prior_token_drop, together with the references, as the unguided branch runs) with
+  probability `prior_drop` and the glyph texts are replaced by "" with probability `glyph_drop`;
+- image-to-image: reference latents pass through the DiT at timestep 0 with their own prior codes, writing every
+  layer's keys/values to the cache (`write_reference_cache` arithmetic, with gradients when `reference_grad`), and the
+  target attends to them through the engine's masked attention processor.
+The glyph encoder is trained with the DiT (its embeddings get the decoder's gradient) unless `train_glyph_encoder`
+is off. Reported: OCR word accuracy of images decoded from the ground-truth codes of validation samples.
+
+    glmimage train decoder --config configs/train/decoder-nano.yaml   # init: the tokenizer (or planner) model dir
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from diffusers.models.transformers.transformer_glm_image import GlmImageKVCache
+from diffusers.pipelines.glm_image.pipeline_glm_image import calculate_shift
+
+from glmimage.engine.attention import install_masked_attention
+from glmimage.engine.glyphs import pad_batch
+from glmimage.engine.plan import upsample_tokens
+from glmimage.engine.planner import target_grids
+from glmimage.errors import InputError
+from glmimage.prompts.glyph_text import extract_glyph_texts
+from glmimage.training import common
+from glmimage.training.encode import StreamData
+
+LOSS_SPACES = ("velocity", "x0")
+GLYPH_MAX_TOKENS = 2048  # the engine's (and the reference pipeline's) max_sequence_length
+
+
+@dataclass
+class DecoderTrainConfig(common.DataConfig):
+    prior_drop: float = 0.1  # CFG: share of rows trained without the plan (and without references)
+    glyph_drop: float = 0.1  # CFG: share of rows trained with the glyph embedding of ""
+    loss_space: str = "velocity"
+    train_glyph_encoder: bool = True
+    reference_grad: bool = True  # gradients through the reference pass; False = no-grad cached keys/values
+    eval_steps: int = 4  # sampler steps for the final evaluation
+    eval_guidance: float = 1.5
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not (0 <= self.prior_drop <= 1 and 0 <= self.glyph_drop <= 1):
+            raise InputError("prior_drop and glyph_drop must be in [0, 1]")
+        if self.loss_space not in LOSS_SPACES:
+            raise InputError(f"loss_space must be one of {LOSS_SPACES}, got {self.loss_space!r}")
+        if self.eval_steps < 1 or self.eval_guidance < 0:
+            raise InputError("eval_steps must be >= 1 and eval_guidance >= 0")
+
+
+def glyph_embeddings(tokenizer, text_encoder, texts: list[list[str]], device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, L, D) left-padded glyph embeddings and their (B, L) mask, with gradients: per sample what
+    `engine.glyphs.encode_glyph_text` computes (same ids, same odd/even pad rule), all texts in one encoder call."""
+    rows, owners = [], []
+    for i, sample_texts in enumerate(texts):
+        ids = tokenizer(sample_texts or [""], max_length=GLYPH_MAX_TOKENS, truncation=True).input_ids
+        rows += [[tokenizer.pad_token_id] * ((len(ids) + 1) % 2) + r for r in ids]
+        owners += [i] * len(ids)
+    longest = max(len(r) for r in rows)
+    mask = torch.tensor([[1] * len(r) + [0] * (longest - len(r)) for r in rows], device=device)
+    ids = torch.tensor([r + [tokenizer.pad_token_id] * (longest - len(r)) for r in rows], device=device)
+    hidden = text_encoder(input_ids=ids, attention_mask=mask).last_hidden_state  # (R, longest, D)
+    owners_t = torch.tensor(owners, device=device)
+    per_sample = [hidden[owners_t == i][mask[owners_t == i].bool()].unsqueeze(0) for i in range(len(texts))]
+    return pad_batch(per_sample)
+
+
+def shifted_sigmas(u: torch.Tensor, image_seq_len: int, scheduler_config) -> torch.Tensor:
+    """The sampler's noise level for unshifted time u: linear time shift with the resolution-dependent mu."""
+    mu = calculate_shift(image_seq_len, scheduler_config.get("base_image_seq_len", 256),
+                         scheduler_config.get("base_shift", 0.25), scheduler_config.get("max_shift", 0.75))
+    return mu / (mu + (1 / u - 1))
+
+
+def reference_cache(transformer, items: list[dict], grad: bool) -> GlmImageKVCache:
+    """Write each row's references (reference j of every row in one batch) to a fresh cache at timestep 0."""
+    transformer = unwrap(transformer)
+    batch = len(items)
+    device, dtype = transformer.device, transformer.dtype
+    cache = GlmImageKVCache(num_layers=transformer.config.num_layers)
+    cache.set_mode("write")
+    empty_text = torch.zeros(batch, 0, transformer.config.text_embed_dim, device=device, dtype=dtype)
+    with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
+        for j in range(len(items[0]["ref_latents"])):
+            latents = torch.stack([it["ref_latents"][j] for it in items]).to(device, dtype)
+            prior = torch.stack([upsample_tokens(it["ref_codes"][j], *it["ref_grids"][j]) for it in items]).to(device)
+            width, height = items[0]["ref_sizes"][j]
+            size = torch.tensor([[height, width]] * batch, device=device, dtype=dtype)
+            transformer(hidden_states=latents, encoder_hidden_states=empty_text, prior_token_id=prior,
+                        prior_token_drop=torch.zeros_like(prior, dtype=torch.bool),
+                        timestep=torch.zeros(batch, device=device), target_size=size,
+                        crop_coords=torch.zeros(batch, 2, device=device, dtype=dtype), kv_caches=cache)
+    cache.set_mode("read")
+    return cache
+
+
+def flow_loss(transformer, text_encoder, tokenizer, items: list[dict], cfg, gen: torch.Generator,
+              scheduler_config) -> tuple[torch.Tensor, dict]:
+    """Flow-matching loss of one group of items with the same target size and the same reference sizes."""
+    base = unwrap(transformer)
+    device, dtype, patch = base.device, base.dtype, base.config.patch_size
+    batch = len(items)
+    width, height = items[0]["size"]
+    x0 = torch.stack([it["latent"] for it in items]).to(device, dtype)  # (B, C, H/8, W/8)
+    grid, _ = target_grids(height, width)  # the planner's 1/32 grid; upsampled 2x it is the DiT's 1/16 grid
+    prior = torch.stack([upsample_tokens(it["codes"], *grid) for it in items]).to(device)  # (B, H/16 * W/16)
+    drop_prior = torch.rand(batch, generator=gen) < cfg.prior_drop
+    drop_glyph = torch.rand(batch, generator=gen) < cfg.glyph_drop
+    texts = [[] if drop else extract_glyph_texts(it["prompt"]) for it, drop in zip(items, drop_glyph.tolist())]
+    text, text_mask = glyph_embeddings(tokenizer, text_encoder, texts, device)
+
+    noise = torch.randn(x0.shape, generator=gen).to(device, dtype)
+    t_min = 1 / scheduler_config["num_train_timesteps"]
+    u = t_min + (1 - t_min) * torch.rand(batch, generator=gen)  # the sampler's t / T, before the shift
+    sigma = shifted_sigmas(u, (x0.shape[-2] // patch) * (x0.shape[-1] // patch), scheduler_config)
+    s = sigma.view(-1, 1, 1, 1).to(device, dtype)
+    x_t = (1 - s) * x0 + s * noise
+
+    attention_kwargs, cache = None, None
+    if items[0].get("ref_latents"):
+        cache = reference_cache(transformer, items, cfg.reference_grad)
+        attention_kwargs = {"reference_rows": torch.arange(batch), "reference_visible": ~drop_prior}
+    pixel_size = torch.tensor([[height, width]] * batch, device=device, dtype=dtype)
+    pred = transformer(
+        hidden_states=x_t, encoder_hidden_states=text.to(dtype), prior_token_id=prior,
+        prior_token_drop=drop_prior.to(device)[:, None].expand_as(prior).clone(),
+        timestep=(u * scheduler_config["num_train_timesteps"] - 1).to(device), target_size=pixel_size,
+        crop_coords=torch.zeros(batch, 2, device=device, dtype=dtype),
+        attention_mask=None if bool(text_mask.all()) else text_mask, attention_kwargs=attention_kwargs,
+        kv_caches=cache, return_dict=False,
+    )[0].float()
+    velocity = (noise - x0).float()
+    if cfg.loss_space == "velocity":
+        loss = F.mse_loss(pred, velocity)
+    else:
+        loss = F.mse_loss(x_t.float() - s.float() * pred, x0.float())
+    return loss, {"velocity_mse": F.mse_loss(pred, velocity).item()}
+
+
+def unwrap(module):
+    return getattr(module, "module", module)
+
+
+def signature(item: dict) -> tuple:
+    return (tuple(item["latent"].shape), tuple(tuple(r.shape) for r in item.get("ref_latents", [])))
+
+
+def decoder_step_loss(transformer, text_encoder, tokenizer, items: list[dict], cfg, gen, scheduler_config):
+    """Items grouped by shape signature (one forward per group); the loss is the batch mean over items."""
+    groups: dict[tuple, list[dict]] = {}
+    for item in items:
+        groups.setdefault(signature(item), []).append(item)
+    total, parts = 0.0, {"velocity_mse": 0.0}
+    for group in groups.values():
+        loss, p = flow_loss(transformer, text_encoder, tokenizer, group, cfg, gen, scheduler_config)
+        total = total + loss * len(group) / len(items)
+        parts["velocity_mse"] += p["velocity_mse"] * len(group) / len(items)
+    parts["loss"] = total.item()
+    return total, parts
+
+
+@torch.no_grad()
+def evaluate(run: common.Run, model_dir: Path) -> dict:
+    """Decode validation samples from their ground-truth codes with the engine (loaded from the exported model
+    directory), and read them: OCR word accuracy of the decodes next to that of the originals; a PNG of both."""
+    from glmimage.engine import Engine, Plan
+    from glmimage.training.data import make_world, world_item
+    from glmimage.training.encode import encode_codes
+    from glmimage.training.metrics import ocr_word_accuracy, save_grid
+
+    cfg = run.cfg
+    engine = Engine.from_pretrained(str(model_dir))
+    world = make_world(cfg, "validation")
+    items = [world_item(world, "t2i", i) for i in range(cfg.eval_samples)]
+    decoded = []
+    for item in items:
+        codes = encode_codes(engine.pipe, item)
+        plan = Plan(prompt=item.prompt, width=item.image.width, height=item.image.height,
+                    grid=target_grids(item.image.height, item.image.width)[0], target_tokens=codes["codes"])
+        decoded.append(engine.decode(plan, seed=0, steps=cfg.eval_steps, guidance=cfg.eval_guidance).images[0])
+    metrics = {}
+    if cfg.eval_ocr:
+        texts = [item.texts for item in items]
+        metrics["ocr_word_accuracy"] = ocr_word_accuracy(decoded, texts)
+        metrics["ocr_word_accuracy_original"] = ocr_word_accuracy([it.image for it in items], texts)
+    save_grid([[it.image for it in items], decoded], run.out / "samples.png", ["original", "decoded (GT plan)"])
+    return metrics
+
+
+def train(cfg: DecoderTrainConfig) -> Path:
+    run = common.start_run("decoder", cfg)
+    pipe = common.load_pipeline(cfg)
+    transformer, text_encoder = pipe.transformer, pipe.text_encoder
+    install_masked_attention(transformer)  # correct glyph padding masks and per-row reference visibility
+    for frozen in (pipe.vae, pipe.vision_language_encoder):
+        frozen.requires_grad_(False).eval()
+    text_encoder.requires_grad_(cfg.train_glyph_encoder).train(cfg.train_glyph_encoder)
+    data = StreamData(run, pipe, latents=True)
+    trained = torch.nn.ModuleDict({"transformer": transformer, "text_encoder": text_encoder})
+    opt, sched = common.make_optimizer(run, trained.parameters())
+    ema = common.make_ema(run, trained)
+    if cfg.train_glyph_encoder:
+        transformer, text_encoder, opt = run.accelerator.prepare(transformer.train(), text_encoder, opt)
+    else:
+        transformer, opt = run.accelerator.prepare(transformer.train(), opt)
+    common.resume(run)
+    scheduler_config = pipe.scheduler.config
+    for step, gen in common.train_steps(run):
+        items = [data.item(p) for p in run.positions(step)]
+        loss, parts = decoder_step_loss(transformer, text_encoder, pipe.tokenizer, items, cfg, gen, scheduler_config)
+        parts["grad_norm"] = common.optimizer_step(run, loss, opt, sched, trained.parameters(), ema)
+        common.log_scalars(run, step + 1, parts)
+        if common.should_save(run, step + 1):
+            common.save_checkpoint(run, step + 1)
+            if step + 1 < cfg.steps:
+                with common.with_ema_weights(ema, trained.parameters()):
+                    common.export_model(run, pipe)
+    with common.with_ema_weights(ema, trained.parameters()):
+        path = common.export_model(run, pipe)
+    common.record_metrics(run, evaluate(run, path) if run.main else {})
+    return path
+
+
+CONFIG = DecoderTrainConfig  # what `glmimage train decoder` loads the YAML into
+
+
+def main(argv: list[str] | None = None) -> int:
+    return common.stage_cli("decoder", CONFIG, train, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

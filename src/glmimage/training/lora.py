@@ -1,0 +1,226 @@
+"""Stage 5: LoRA fine-tuning (PEFT) of the decoder and the planner on a folder of the user's images with captions.
+
+The path to adapt a model to a brand: `data_dir` holds images (png/jpg/webp) and a same-name .txt caption each,
+written like a prompt (quote the texts the image shows). Images are centre-cropped and resized to `image_size`;
+their latents and VQ codes are computed once with the model's own VAE and tokenizer. The decoder learns with the
+stage-4 flow-matching loss through adapters on its attention projections (to_q, to_k, to_v, to_out.0), the planner
+with the stage-3 teacher-forced loss through adapters on q_proj, k_proj, v_proj, o_proj (the vision tower's
+attention is named differently and stays untouched). Adapters are saved with `save_pretrained` under
+`<out>/adapters/{decoder,planner}`; `merge: true` also writes a merged model directory (`<out>/model`).
+
+    glmimage train lora --config configs/train/lora-nano.yaml --set data_dir=my_brand/
+    # the official model (GPUs): configs/train/lora-official.yaml, see docs/training.md
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from glmimage.errors import InputError
+from glmimage.prompts.glyph_text import extract_glyph_texts
+from glmimage.training import common
+from glmimage.training.data import TrainItem, dataset_index, sized
+from glmimage.training.decoder import decoder_step_loss
+from glmimage.training.encode import encode_codes, encode_latents
+from glmimage.training.planner import build_sequence, collate, freeze_tokenizer, planner_loss
+
+TARGETS = ("decoder", "planner")
+PIPE_ATTR = {"decoder": "transformer", "planner": "vision_language_encoder"}  # the pipeline component of a target
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+ADAPTERS_DIR = "adapters"
+
+
+@dataclass
+class LoraTrainConfig(common.RunConfig):
+    data_dir: str = ""  # images + same-name .txt captions
+    targets: tuple[str, ...] = TARGETS
+    rank: int = 8
+    alpha: float = 8.0
+    dropout: float = 0.0
+    decoder_modules: tuple[str, ...] = ("to_q", "to_k", "to_v", "to_out.0")
+    planner_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+    planner_weight: float = 1.0  # weight of the planner's loss next to the decoder's
+    prior_drop: float = 0.1  # decoder loss, as in stage 4
+    glyph_drop: float = 0.1
+    loss_space: str = "velocity"
+    merge: bool = False  # also write the merged weights as a complete model directory
+    eval_steps: int = 4
+    eval_guidance: float = 1.5
+    reference_grad: bool = field(default=False, repr=False)  # user folders are text-to-image only
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.targets = tuple(self.targets)
+        self.decoder_modules, self.planner_modules = tuple(self.decoder_modules), tuple(self.planner_modules)
+        if not self.targets or any(t not in TARGETS for t in self.targets):
+            raise InputError(f"targets must be a non-empty subset of {TARGETS}, got {self.targets}")
+        if self.rank < 1 or self.alpha <= 0 or not 0 <= self.dropout < 1:
+            raise InputError("rank must be >= 1, alpha > 0 and dropout in [0, 1)")
+        if not self.data_dir:
+            raise InputError("data_dir is required: a folder of images with same-name .txt captions")
+        if self.loss_space not in ("velocity", "x0"):
+            raise InputError(f"loss_space must be 'velocity' or 'x0', got {self.loss_space!r}")
+
+
+def read_folder(path: str | Path, size: int) -> list[TrainItem]:
+    """Images and their captions; InputError naming what is missing."""
+    root = Path(path)
+    if not root.is_dir():
+        raise InputError(f"data_dir not found: {root}")
+    images = sorted(p for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not images:
+        raise InputError(f"{root} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+    missing = [p.name for p in images if not p.with_suffix(".txt").is_file()]
+    if missing:
+        raise InputError(f"captions missing for {missing[:5]}{' ...' if len(missing) > 5 else ''}: "
+                         f"write one .txt next to each image")
+    items = []
+    for p in images:
+        caption = p.with_suffix(".txt").read_text().strip()
+        if not caption:
+            raise InputError(f"{p.with_suffix('.txt')} is empty")
+        items.append(TrainItem(caption, sized(Image.open(p).convert("RGB"), size), [], extract_glyph_texts(caption)))
+    return items
+
+
+def encode_folder(pipe, items: list[TrainItem]) -> list[dict]:
+    """Latents and codes (target + preview) of every image, with the model's own VAE and tokenizer."""
+    return [{**encode_codes(pipe, it), "latent": encode_latents(pipe, [it.image])[0], "ref_latents": []}
+            for it in items]
+
+
+def add_adapters(pipe, cfg: LoraTrainConfig) -> dict:
+    """PEFT-wrap the targets in place (their base modules then run with the adapters); returns the PeftModels."""
+    from peft import LoraConfig, get_peft_model
+
+    names = {"decoder": cfg.decoder_modules, "planner": cfg.planner_modules}
+    wrapped = {}
+    for target in cfg.targets:
+        base = getattr(pipe, PIPE_ATTR[target]).requires_grad_(False)
+        config = LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
+                            target_modules=list(names[target]))
+        wrapped[target] = get_peft_model(base, config)
+    return wrapped
+
+
+def save_adapters(run: common.Run, wrapped: dict) -> None:
+    if run.main:
+        for target, peft_model in wrapped.items():
+            peft_model.save_pretrained(run.out / ADAPTERS_DIR / target)
+    run.accelerator.wait_for_everyone()
+
+
+def apply_adapters(pipe, adapters_dir: str | Path, merge: bool = True) -> None:
+    """Load saved adapters into a pipeline (e.g. `Engine.from_pretrained(...).pipe`), merged into the weights by
+    default so inference runs at the base model's speed."""
+    from peft import PeftModel
+
+    root = Path(adapters_dir)
+    found = False
+    for target, attr in PIPE_ATTR.items():
+        if (root / target / "adapter_config.json").is_file():
+            model = PeftModel.from_pretrained(getattr(pipe, attr), root / target)
+            if merge:
+                model.merge_and_unload()
+            found = True
+    if not found:
+        raise InputError(f"no adapters under {root} (expected decoder/ or planner/ with adapter_config.json)")
+
+
+def demo_folder(path: str | Path, count: int, size: int, seed: int = 0) -> Path:
+    """A stand-in for a user's folder: `count` validation designs of the world with their prompts as captions."""
+    from glmimage.data import World, WorldConfig
+
+    root = Path(path)
+    root.mkdir(parents=True, exist_ok=True)
+    world = World(WorldConfig(size=size, seed=seed, split="validation"))
+    for i in range(count):
+        sample = world.sample(i)
+        sample.image.save(root / f"{sample.key}.png")
+        (root / f"{sample.key}.txt").write_text(sample.prompt)
+    return root
+
+
+@torch.no_grad()
+def evaluate(run: common.Run, pipe, items: list[TrainItem]) -> dict:
+    """Generate from the first captions with the adapted model; OCR word accuracy of those with quoted text."""
+    from glmimage.engine import Engine
+    from glmimage.models.load import LoadedModel
+    from glmimage.models.presets import get_preset
+    from glmimage.training.metrics import ocr_word_accuracy, save_grid
+
+    cfg, preset = run.cfg, get_preset(run.cfg.preset)
+    engine = Engine(LoadedModel(pipe, "lora", preset.limits, preset.default_steps, preset.default_guidance))
+    chosen = items[: cfg.eval_samples]
+    images = [engine.generate(it.prompt, width=it.image.width, height=it.image.height, steps=cfg.eval_steps,
+                              guidance=cfg.eval_guidance, seed=0).images[0] for it in chosen]
+    save_grid([[it.image for it in chosen], images], run.out / "samples.png", ["training image", "generated"])
+    metrics = {}
+    if cfg.eval_ocr:
+        metrics["ocr_word_accuracy"] = ocr_word_accuracy(images, [it.texts for it in chosen])
+    return metrics
+
+
+def train(cfg: LoraTrainConfig) -> Path:
+    run = common.start_run("lora", cfg)
+    pipe = common.load_pipeline(cfg)
+    items = read_folder(cfg.data_dir, cfg.image_size)
+    for frozen in (pipe.vae, pipe.text_encoder, pipe.transformer, pipe.vision_language_encoder):
+        frozen.requires_grad_(False).eval()
+    encoded = encode_folder(pipe, items)
+    wrapped = add_adapters(pipe, cfg)
+    targets = [t for t in TARGETS if t in cfg.targets]
+    trained = torch.nn.ModuleList([getattr(pipe, PIPE_ATTR[t]) for t in targets])
+    opt, sched = common.make_optimizer(run, trained.parameters())
+    ema = common.make_ema(run, trained)
+    *prepared, opt = run.accelerator.prepare(*[m.train() for m in trained], opt)
+    models = dict(zip(targets, prepared))
+    transformer, planner = models.get("decoder"), models.get("planner")
+    freeze_tokenizer(pipe.vision_language_encoder)
+    common.resume(run)
+    pad_id = pipe.vision_language_encoder.config.text_config.pad_token_id
+    for step, gen in common.train_steps(run):
+        batch = [encoded[dataset_index(p, len(encoded), cfg.seed)] for p in run.positions(step)]
+        loss, parts = torch.zeros((), device=run.device), {}
+        if "decoder" in cfg.targets:
+            dec_loss, dec = decoder_step_loss(transformer, pipe.text_encoder, pipe.tokenizer, batch, cfg, gen,
+                                              pipe.scheduler.config)
+            loss, parts["loss_decoder"] = loss + dec_loss, dec["loss"]
+        if "planner" in cfg.targets:
+            sequences = collate([build_sequence(pipe.vision_language_encoder, pipe.processor, it) for it in batch],
+                                pad_id)
+            plan_loss, pl = planner_loss(planner, sequences, run.device)
+            loss, parts["loss_planner"] = loss + cfg.planner_weight * plan_loss, pl["loss"]
+        parts["loss"] = loss.item()
+        parts["grad_norm"] = common.optimizer_step(run, loss, opt, sched, trained.parameters(), ema)
+        common.log_scalars(run, step + 1, parts)
+        if common.should_save(run, step + 1):
+            common.save_checkpoint(run, step + 1)
+            with common.with_ema_weights(ema, trained.parameters()):
+                save_adapters(run, wrapped)
+    trained.eval()
+    with common.with_ema_weights(ema, trained.parameters()):
+        save_adapters(run, wrapped)
+        metrics = evaluate(run, pipe, items) if run.main else {}
+        if cfg.merge:
+            for peft_model in wrapped.values():
+                peft_model.merge_and_unload()  # in place: the pipeline's modules now hold the merged weights
+            common.export_model(run, pipe)
+    common.record_metrics(run, metrics)
+    return run.out / ADAPTERS_DIR
+
+
+CONFIG = LoraTrainConfig  # what `glmimage train lora` loads the YAML into
+
+
+def main(argv: list[str] | None = None) -> int:
+    return common.stage_cli("lora", CONFIG, train, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
