@@ -14,6 +14,7 @@ COMMAND_MODULES = [
     "glmimage.cli.brief_cmd", "glmimage.cli.batch_cmd",
     "glmimage.cli.serve_cmd",
     "glmimage.cli.data_cmd", "glmimage.cli.eval_cmd",
+    "glmimage.cli.train_cmd",
 ]
 
 
