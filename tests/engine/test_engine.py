@@ -124,3 +124,34 @@ def test_codes_only_sampling_never_ends_a_plan_early(tiny_dir):
     scores[0, codebook + 1] = 50.0
     masked = CodesOnlyLogitsProcessor(codebook)(None, scores)
     assert torch.isinf(masked[0, codebook:]).all() and torch.isfinite(masked[0, :codebook]).all()
+
+
+def test_fast_planner_loop_writes_the_same_tokens_as_generate(tiny_dir):
+    from glmimage.engine.options import EngineOptions
+    from glmimage.models.load import load_model
+
+    fast = Engine(load_model(str(tiny_dir)), options=EngineOptions(planner="fast"))
+    library = Engine(load_model(str(tiny_dir)), options=EngineOptions(planner="library"))
+    ref = Image.new("RGB", (64, 96), (40, 90, 200))
+    for seed in (0, 1, 2):
+        a = fast.plan('a banner "HELLO"', width=96, height=64, seed=seed)
+        b = library.plan('a banner "HELLO"', width=96, height=64, seed=seed)
+        assert torch.equal(a.target_tokens, b.target_tokens) and torch.equal(a.preview_tokens, b.preview_tokens)
+    a = fast.plan("make it red", seed=5, images=[ref])
+    b = library.plan("make it red", seed=5, images=[ref])
+    assert torch.equal(a.target_tokens, b.target_tokens) and a.hash == b.hash
+
+
+def test_approximate_options_run_and_stay_close(tiny_dir):
+    from glmimage.engine.options import EngineOptions
+    from glmimage.models.load import load_model
+
+    exact = Engine(load_model(str(tiny_dir))).generate('a tag "$5"', width=64, height=64, steps=3, output_type="np")
+    for options in (EngineOptions(decoder_dtype="bfloat16"), EngineOptions(step_cache_threshold=0.5)):
+        approx = Engine(load_model(str(tiny_dir)), options=options).generate(
+            'a tag "$5"', width=64, height=64, steps=3, output_type="np")
+        assert np.abs(approx.images[0] - exact.images[0]).mean() < 0.05
+    with pytest.raises(ValueError, match="planner must be"):
+        EngineOptions(planner="turbo")
+    with pytest.raises(ValueError, match="num_threads"):
+        EngineOptions(num_threads=0)

@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "glmimage.cli.serve_cmd",
     "glmimage.cli.data_cmd", "glmimage.cli.eval_cmd",
     "glmimage.cli.train_cmd",
+    "glmimage.cli.bench_cmd",
 ]
 
 

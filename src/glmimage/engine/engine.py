@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import threading
 import time
@@ -17,6 +18,7 @@ import glmimage
 from glmimage.engine.attention import install_masked_attention
 from glmimage.engine.decoder import denoise, initial_latents, vae_stats, write_reference_cache
 from glmimage.engine.glyphs import encode_glyph_text
+from glmimage.engine.options import EngineOptions, enable_step_cache, torch_threads
 from glmimage.engine.plan import Plan
 from glmimage.engine.planner import make_plan
 from glmimage.engine.references import MAX_REFERENCES, check_size, fit_reference, load_reference, snap_size
@@ -33,12 +35,19 @@ MAX_GUIDANCE = 20.0
 
 
 class Engine:
-    def __init__(self, model: LoadedModel, device: str = "cpu", max_batch: int = 8):
+    def __init__(self, model: LoadedModel, device: str = "cpu", max_batch: int = 8,
+                 options: EngineOptions | None = None):
         self.model = model
+        self.options = options or EngineOptions()
         self.pipe = model.pipe.to(device)
         self.device = torch.device(device)
         self.max_batch = max_batch
         install_masked_attention(self.pipe.transformer)
+        if self.options.decoder_dtype == "bfloat16":  # approximate: the planner stays in its own precision
+            for part in (self.pipe.transformer, self.pipe.vae, self.pipe.text_encoder):
+                part.to(torch.bfloat16)
+        if self.options.step_cache_threshold is not None:
+            enable_step_cache(self.pipe.transformer, self.options.step_cache_threshold)
         self._lock = threading.RLock()  # the planner keeps per-call state on the module: one call at a time
 
     @classmethod
@@ -106,9 +115,10 @@ class Engine:
         if refs and (width is None and height is None):
             width, height = snap_size(refs[0].width, refs[0].height, self.limits)
         width, height = self._size(width, height)
-        with self._lock:
+        with self._lock, torch_threads(self.options.num_threads):
             return make_plan(self.pipe.vision_language_encoder, self.pipe.processor, prompt, width, height, seed,
-                             references=refs, model_id=self.model_id, progress=progress)
+                             references=refs, model_id=self.model_id, progress=progress,
+                             sampler=self.options.planner)
 
     # -- decoder --------------------------------------------------------------------------------------------
     def decode(self, plans: Plan | list[Plan], seed: int = 0, steps: int | None = None,
@@ -124,7 +134,7 @@ class Engine:
         steps, guidance, seed, num_images = self._sampling(steps, guidance, seed, num_images)
         jobs = [(plan, seed + k * num_images + i) for k, plan in enumerate(plans) for i in range(num_images)]
         images, metadata, timings = [], [], {"planner": sum(p.planner_seconds for p in plans), "decoder": 0.0, "vae": 0.0}
-        with self._lock:
+        with self._lock, torch_threads(self.options.num_threads):
             for group in _batches(jobs, self.max_batch):
                 imgs, t_dec, t_vae = self._decode_batch(group, steps, guidance, progress, output_type)
                 timings["decoder"] += t_dec
@@ -149,7 +159,8 @@ class Engine:
         empty = encode_glyph_text([], pipe.tokenizer, pipe.text_encoder).to(dtype)
         # 2. Reference keys/values, once per distinct plan
         unique = list({id(p): p for p in plans}.values())
-        kv_cache = write_reference_cache(pipe.transformer, pipe.vae, pipe.image_processor, unique, dtype)
+        with self._step_cache_context("references"):
+            kv_cache = write_reference_cache(pipe.transformer, pipe.vae, pipe.image_processor, unique, dtype)
         rows = torch.tensor([unique.index(p) for p in plans]) if kv_cache is not None else None
         # 3. Noise and prior codes
         latents = initial_latents(plans, [s for _, s in group], pipe.transformer.config.in_channels,
@@ -157,9 +168,12 @@ class Engine:
         prior = torch.stack([p.upsampled_target() for p in plans]).to(device)
         # 4. Denoise with a private scheduler (it keeps a step index)
         scheduler = copy.deepcopy(pipe.scheduler)
-        latents = denoise(pipe.transformer, scheduler, latents, prior, glyphs, empty, guidance, steps,
-                          image_size=(plans[0].height, plans[0].width), kv_cache=kv_cache, reference_rows=rows,
-                          progress=progress)
+        with self._step_cache_context("decode"):
+            latents = denoise(pipe.transformer, scheduler, latents, prior, glyphs, empty, guidance, steps,
+                              image_size=(plans[0].height, plans[0].width), kv_cache=kv_cache,
+                              reference_rows=rows, progress=progress)
+        if self.options.step_cache_threshold is not None:
+            pipe.transformer._reset_stateful_cache()  # the next batch starts from a full forward
         t_dec = time.perf_counter() - start
         # 5. VAE decode
         start = time.perf_counter()
@@ -168,6 +182,12 @@ class Engine:
             pixels = pipe.vae.decode(latents.to(pipe.vae.dtype) * std + mean, return_dict=False)[0]
         images = list(pipe.image_processor.postprocess(pixels, output_type=output_type))
         return images, t_dec, time.perf_counter() - start
+
+    def _step_cache_context(self, name: str):
+        """First Block Cache keeps its state per named context; without the option, nothing to do."""
+        if self.options.step_cache_threshold is None:
+            return contextlib.nullcontext()
+        return self.pipe.transformer.cache_context(name)
 
     def _metadata(self, plan: Plan, seed: int, steps: int, guidance: float, t_dec: float, t_vae: float) -> dict:
         return {

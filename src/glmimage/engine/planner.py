@@ -14,6 +14,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import LogitsProcessor, LogitsProcessorList
 
+from glmimage.engine.fast_planner import sample_tokens, sampling_processors, supports_fast_sampling
 from glmimage.engine.plan import Plan
 
 
@@ -60,7 +61,8 @@ def reference_tokens(planner, pixel_values: torch.Tensor, grids: torch.Tensor) -
 
 @torch.no_grad()
 def make_plan(planner, processor, prompt: str, width: int, height: int, seed: int,
-              references: list | None = None, model_id: str = "", progress: bool = False) -> Plan:
+              references: list | None = None, model_id: str = "", progress: bool = False,
+              sampler: str = "fast") -> Plan:
     """Run the planner for one prompt. `references` are PIL images already resized to valid sizes."""
     start = time.perf_counter()
     device = planner.device
@@ -82,11 +84,16 @@ def make_plan(planner, processor, prompt: str, width: int, height: int, seed: in
 
     codebook = planner.config.vq_config.num_embeddings
     bar = tqdm(total=num_new + 1, desc="planner", unit="tok", disable=not progress, leave=False)
-    processors = LogitsProcessorList([CodesOnlyLogitsProcessor(codebook), ProgressLogitsProcessor(bar)])
+    leading = [CodesOnlyLogitsProcessor(codebook), ProgressLogitsProcessor(bar)]
     # Same RNG use as the reference (global seed set right before generate), isolated from the caller's RNG.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        outputs = planner.generate(**inputs, max_new_tokens=num_new + 1, do_sample=True, logits_processor=processors)
+        if sampler == "fast" and supports_fast_sampling(planner.generation_config):
+            outputs = sample_tokens(planner, dict(inputs), num_new + 1,
+                                    sampling_processors(planner.generation_config, leading))
+        else:
+            outputs = planner.generate(**inputs, max_new_tokens=num_new + 1, do_sample=True,
+                                       logits_processor=LogitsProcessorList(leading))
     bar.close()
     generated = outputs[0, inputs["input_ids"].shape[-1] :]
     if generated.numel() < num_new:

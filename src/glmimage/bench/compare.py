@@ -1,0 +1,187 @@
+"""`glmimage bench`: our engine and diffusers' GlmImagePipeline side by side, same weights, seed and settings.
+
+Both run in this process, one after the other for each batch size, with the same stage hooks (planner = the AR
+module's forward calls, decoder = the DiT's, VAE = the VAE decoder's), the same peak-memory sampler, and their
+outputs compared. The physical limit is the model's FLOPs per image over the machine's measured matmul speed.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from diffusers import GlmImagePipeline
+
+from glmimage.bench.measure import PeakMemory, StageTimer, count_flops, peak_matmul_flops, timed
+from glmimage.engine import Engine
+from glmimage.engine.options import EngineOptions, torch_threads
+from glmimage.engine.planner import target_grids
+from glmimage.models.build import build_pipeline, write_model_dir
+from glmimage.models.load import load_model, shipped_weights
+from glmimage.models.presets import PRESETS
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    model: str = "nano"
+    prompt: str = 'A poster titled "SUMMER SALE" with a price tag "$9.99"'
+    width: int = 256
+    height: int = 256
+    steps: int = 30
+    guidance: float = 1.5
+    seed: int = 0
+    batch_sizes: tuple[int, ...] = (1, 4, 8)
+    num_threads: int | None = None  # applied to both sides
+    repeats: int = 3  # each measurement keeps its fastest run: the least disturbed by other load
+    approximations: dict = field(default_factory=lambda: {
+        "bf16": {"decoder_dtype": "bfloat16"},
+        "half-steps": {"steps_factor": 0.5},
+        "step-cache": {"step_cache_threshold": 0.05},
+        "all": {"decoder_dtype": "bfloat16", "steps_factor": 0.5, "step_cache_threshold": 0.05},
+    })
+
+    def __post_init__(self) -> None:
+        if not self.batch_sizes or min(self.batch_sizes) < 1:
+            raise ValueError("batch_sizes must be positive")
+        if self.repeats < 1:
+            raise ValueError("repeats must be >= 1")
+
+
+def model_directory(name: str, workdir: Path) -> Path:
+    """A directory both sides load: shipped weights, a directory, or a freshly built random preset."""
+    if Path(name).is_dir():
+        return Path(name)
+    shipped = shipped_weights(name)
+    if shipped is not None:
+        return shipped
+    preset = PRESETS[name]
+    path = workdir / name
+    write_model_dir(build_pipeline(preset, seed=0), path, preset)  # random weights: speed only
+    return path
+
+
+def _stages(pipe) -> dict:
+    return {"planner": pipe.vision_language_encoder, "decoder": pipe.transformer, "vae": pipe.vae.decoder}
+
+
+def _fastest(run, repeats: int):
+    return min((run() for _ in range(repeats)), key=lambda r: r[3])
+
+
+def _run_reference(pipe, cfg: BenchConfig, batch: int):
+    generators = [torch.Generator().manual_seed(cfg.seed + i) for i in range(batch)]
+    with StageTimer(_stages(pipe)) as stages, PeakMemory() as memory, timed() as wall:
+        images = pipe(cfg.prompt, height=cfg.height, width=cfg.width, num_inference_steps=cfg.steps,
+                      guidance_scale=cfg.guidance, generator=generators, num_images_per_prompt=batch,
+                      output_type="np").images
+    return np.asarray(images), stages.seconds, memory.peak_bytes, wall["seconds"]
+
+
+def _run_ours(engine: Engine, cfg: BenchConfig, batch: int, steps: int):
+    with StageTimer(_stages(engine.pipe)) as stages, PeakMemory() as memory, timed() as wall:
+        result = engine.generate(cfg.prompt, width=cfg.width, height=cfg.height, steps=steps, guidance=cfg.guidance,
+                                 seed=cfg.seed, num_images=batch, output_type="np")
+    return np.stack(result.images), stages.seconds, memory.peak_bytes, wall["seconds"]
+
+
+def _row(name: str, images, stages, peak, wall, batch, steps, tokens) -> dict:
+    return {
+        "engine": name, "batch": batch, "seconds": wall, "latency_per_image": wall / batch,
+        "images_per_minute": 60 * batch / wall, "planner_seconds": stages["planner"],
+        "planner_tokens_per_s": tokens / stages["planner"] if stages["planner"] else None,
+        "decoder_seconds": stages["decoder"], "decoder_step_seconds": stages["decoder"] / steps,
+        "vae_seconds": stages["vae"], "peak_memory_mb": peak / 2**20,
+    }
+
+
+def physical_limit(engine: Engine, cfg: BenchConfig) -> dict:
+    """FLOPs per image of each stage and the time they would take at the measured matmul ceiling."""
+    plan = engine.plan(cfg.prompt, cfg.width, cfg.height, seed=cfg.seed)
+    planner_flops = count_flops(lambda: engine.plan(cfg.prompt, cfg.width, cfg.height, seed=cfg.seed))
+    one_step = count_flops(lambda: engine.decode(plan, seed=cfg.seed, steps=1, guidance=cfg.guidance))
+    latent = torch.zeros(1, engine.pipe.vae.config.latent_channels, cfg.height // 8, cfg.width // 8)
+    vae_flops = count_flops(lambda: engine.pipe.vae.decode(latent))
+    decoder_step_flops = one_step - vae_flops
+    peak = peak_matmul_flops(torch.float32)
+    flops = {"planner": planner_flops, "decoder": decoder_step_flops * cfg.steps, "vae": vae_flops}
+    return {"peak_matmul_gflops": peak / 1e9, "gflops_per_image": {k: v / 1e9 for k, v in flops.items()},
+            "ideal_seconds": {k: v / peak for k, v in flops.items()}}
+
+
+def run_bench(cfg: BenchConfig, out_dir: Path, progress=print) -> dict:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp, torch_threads(cfg.num_threads):
+        path = model_directory(cfg.model, Path(tmp))
+        reference = GlmImagePipeline.from_pretrained(path)
+        reference.set_progress_bar_config(disable=True)
+        ours = Engine(load_model(path))
+        (h, w), (ph, pw) = target_grids(cfg.height, cfg.width)
+        tokens = h * w + ph * pw + 1
+
+        # Warm-up: first calls pay one-off allocation and lazy-initialisation costs on both sides.
+        _run_reference(reference, cfg, 1)
+        _run_ours(ours, cfg, 1, cfg.steps)
+
+        rows, agreement = [], {}
+        for batch in cfg.batch_sizes:
+            progress(f"batch {batch}: reference")
+            ref_images, *ref_stats = _fastest(lambda: _run_reference(reference, cfg, batch), cfg.repeats)
+            rows.append(_row("reference", ref_images, *ref_stats, batch, cfg.steps, tokens))
+            progress(f"batch {batch}: glmimage (exact)")
+            our_images, *our_stats = _fastest(lambda: _run_ours(ours, cfg, batch, cfg.steps), cfg.repeats)
+            rows.append(_row("glmimage", our_images, *our_stats, batch, cfg.steps, tokens))
+            agreement[batch] = float(np.abs(our_images - ref_images).max())
+
+        approx_rows = []
+        for name, spec in cfg.approximations.items():
+            spec = dict(spec)
+            steps = max(1, int(round(cfg.steps * spec.pop("steps_factor", 1.0))))
+            engine = Engine(load_model(path), options=EngineOptions(**spec))
+            progress(f"approximation {name}")
+            _run_ours(engine, cfg, 1, steps)  # warm-up
+            images, *stats = _fastest(lambda: _run_ours(engine, cfg, 1, steps), cfg.repeats)
+            row = _row(f"glmimage[{name}]", images, *stats, 1, steps, tokens)
+            row["max_abs_diff_vs_exact"] = float(np.abs(images - _run_ours(ours, cfg, 1, cfg.steps)[0]).max())
+            approx_rows.append(row)
+
+        limit = physical_limit(ours, cfg)
+
+    ref_by_batch = {r["batch"]: r for r in rows if r["engine"] == "reference"}
+    for r in rows + approx_rows:
+        base = ref_by_batch[r["batch"]]
+        r["speedup_vs_reference"] = base["latency_per_image"] / r["latency_per_image"]
+        r["memory_ratio_vs_reference"] = (r["peak_memory_mb"] / base["peak_memory_mb"]) if base["peak_memory_mb"] else None
+    ours_b1 = next(r for r in rows if r["engine"] == "glmimage" and r["batch"] == min(cfg.batch_sizes))
+    limit["fraction_of_limit"] = {
+        "planner": limit["ideal_seconds"]["planner"] / ours_b1["planner_seconds"],
+        "decoder": limit["ideal_seconds"]["decoder"] / ours_b1["decoder_seconds"],
+        "vae": limit["ideal_seconds"]["vae"] / ours_b1["vae_seconds"],
+    }
+    report = {"config": asdict(cfg), "threads": cfg.num_threads or torch.get_num_threads(), "rows": rows,
+              "approximations": approx_rows, "max_abs_diff_vs_reference": agreement, "physical_limit": limit}
+    (out_dir / "bench.json").write_text(json.dumps(report, indent=2))
+    (out_dir / "bench.md").write_text(markdown(report))
+    return report
+
+
+def markdown(report: dict) -> str:
+    cfg = report["config"]
+    lines = [f"# glmimage bench: {cfg['model']} {cfg['width']}x{cfg['height']}, {cfg['steps']} steps, "
+             f"guidance {cfg['guidance']}, {report['threads']} thread(s), fastest of {cfg['repeats']} runs", "",
+             "| engine | batch | s/image | images/min | planner tok/s | decoder s/step | VAE s | peak MB | speed-up |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in report["rows"] + report["approximations"]:
+        lines.append(f"| {r['engine']} | {r['batch']} | {r['latency_per_image']:.2f} | {r['images_per_minute']:.1f} | "
+                     f"{r['planner_tokens_per_s']:.0f} | {r['decoder_step_seconds']:.3f} | {r['vae_seconds']:.2f} | "
+                     f"{r['peak_memory_mb']:.0f} | {r['speedup_vs_reference']:.2f}x |")
+    lines += ["", "Max abs difference to the reference (exact mode, float pixels): "
+              + ", ".join(f"batch {b}: {d:.1e}" for b, d in report["max_abs_diff_vs_reference"].items())]
+    lim = report["physical_limit"]
+    lines += ["", f"Physical limit: measured matmul ceiling {lim['peak_matmul_gflops']:.0f} GFLOP/s; per image "
+              + ", ".join(f"{k} {v:.2f} GFLOP ({lim['fraction_of_limit'][k]:.1%} of the limit)"
+                          for k, v in lim["gflops_per_image"].items())]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,38 @@
+"""`glmimage bench`: speed, memory and agreement against the reference pipeline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("bench", help="our engine vs diffusers' GlmImagePipeline on the same weights")
+    p.add_argument("--model", default="nano", help="preset or model directory (random presets measure speed only)")
+    p.add_argument("--size", default="256x256")
+    p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--batch-sizes", default="1,4,8")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--repeats", type=int, default=3, help="keep the fastest of N runs per measurement")
+    p.add_argument("--no-approximations", action="store_true")
+    p.add_argument("--out", default="outputs/bench")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from glmimage.bench.compare import BenchConfig, run_bench
+    from glmimage.errors import InputError
+
+    try:
+        width, height = (int(v) for v in args.size.lower().split("x"))
+        batches = tuple(int(b) for b in args.batch_sizes.split(","))
+    except ValueError:
+        raise InputError("--size must look like 256x256 and --batch-sizes like 1,4,8") from None
+    kwargs = dict(model=args.model, width=width, height=height, steps=args.steps, batch_sizes=batches,
+                  num_threads=args.threads, repeats=args.repeats)
+    if args.no_approximations:
+        kwargs["approximations"] = {}
+    report = run_bench(BenchConfig(**kwargs), Path(args.out))
+    print((Path(args.out) / "bench.md").read_text())
+    print(json.dumps(report["max_abs_diff_vs_reference"]))
+    return 0

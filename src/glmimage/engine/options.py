@@ -1,0 +1,66 @@
+"""How the engine runs: exact settings (same output) and opt-in approximations (measured quality cost).
+
+Exact: the planner's sampling loop ("fast" = our lean loop, tokens equal generate()'s; "library" = generate()),
+CPU threads. Approximate (off by default): lower precision for the decoder and VAE, diffusers' First Block Cache
+on the DiT (skips the remaining blocks when the first block's residual barely changed between steps).
+Fewer steps is simply `steps=` on each call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    planner: str = "fast"  # "fast" | "library"
+    num_threads: int | None = None  # None: leave torch's setting alone
+    decoder_dtype: str = "float32"  # "float32" | "bfloat16" (approximate)
+    step_cache_threshold: float | None = None  # First Block Cache threshold, e.g. 0.05 (approximate)
+
+    def __post_init__(self) -> None:
+        if self.planner not in ("fast", "library"):
+            raise ValueError(f"planner must be 'fast' or 'library', got {self.planner!r}")
+        if self.num_threads is not None and self.num_threads < 1:
+            raise ValueError(f"num_threads must be >= 1, got {self.num_threads}")
+        if self.decoder_dtype not in ("float32", "bfloat16"):
+            raise ValueError(f"decoder_dtype must be 'float32' or 'bfloat16', got {self.decoder_dtype!r}")
+        if self.step_cache_threshold is not None and self.step_cache_threshold <= 0:
+            raise ValueError("step_cache_threshold must be positive")
+
+    @property
+    def exact(self) -> bool:
+        return self.decoder_dtype == "float32" and self.step_cache_threshold is None
+
+
+@contextlib.contextmanager
+def torch_threads(num_threads: int | None):
+    """Run with `num_threads` intra-op threads, restoring the previous setting after."""
+    if num_threads is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(num_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def enable_step_cache(transformer, threshold: float) -> None:
+    """diffusers' First Block Cache; GlmImage blocks return (hidden, encoder_hidden) like CogView4's."""
+    from diffusers import FirstBlockCacheConfig
+    from diffusers.hooks._helpers import TransformerBlockMetadata, TransformerBlockRegistry
+    from diffusers.models.transformers.transformer_glm_image import GlmImageTransformerBlock
+
+    try:
+        TransformerBlockRegistry.get(GlmImageTransformerBlock)
+    except ValueError:
+        TransformerBlockRegistry.register(
+            model_class=GlmImageTransformerBlock,
+            metadata=TransformerBlockMetadata(return_hidden_states_index=0, return_encoder_hidden_states_index=1),
+        )
+    transformer.enable_cache(FirstBlockCacheConfig(threshold=threshold))
