@@ -159,7 +159,7 @@ TINY = ModelPreset(
     notes="random weights for tests",
 )
 
-# The shape we train and ship as the CPU default: 256x256, ~28M parameters in all. Split: the DiT gets the largest
+# The shape we train and ship as the CPU default: 256x256, ~26M parameters in all. Split: the DiT gets the largest
 # share (it renders the glyphs), the planner enough to lay out 64 target + 256 preview tokens over a 1024-code book,
 # the glyph encoder a small 3-layer ByT5, the VAE a light 4-level encoder/decoder.
 NANO = ModelPreset(
@@ -171,7 +171,9 @@ NANO = ModelPreset(
     ),
     glyph=GlyphEncoderConfig(d_model=256, num_layers=3, num_heads=4, d_kv=64, d_ff=512),
     decoder=DecoderConfig(num_layers=8, num_heads=4, head_dim=64, time_embed_dim=256, condition_dim=64),
-    vae=VAEConfig(block_out_channels=(32, 64, 128, 128), layers_per_block=1, norm_num_groups=32),
+    # VAE widths (16, 32, 64, 64): measured 1.0 s per training step (batch 8, 128px crops, one core) against 3.7 s
+    # for (32, 64, 128, 128); the 16-channel 8x latent geometry is unchanged.
+    vae=VAEConfig(block_out_channels=(16, 32, 64, 64), layers_per_block=1, norm_num_groups=16),
     limits=SizeLimits(min_side=128, max_side=512),
     default_steps=30,
 )
