@@ -17,6 +17,9 @@ class OcrConfig:
     upscale: float = 1.0
     threads: int = 1  # onnxruntime intra-op threads; the machine is shared
     min_score: float = 0.5  # lines below this recognition confidence are dropped
+    # The detector enlarges its input so the short side is at least this; 512 reads the world's ground truth as
+    # well as rapidocr's default 736 (word accuracy 1.0 on 140 samples) at 0.6x the time.
+    detector_side: int = 512
 
     def __post_init__(self) -> None:
         if not 0.5 <= self.upscale <= 4:
@@ -25,6 +28,8 @@ class OcrConfig:
             raise ValueError(f"threads must be >= 1, got {self.threads}")
         if not 0 <= self.min_score <= 1:
             raise ValueError(f"min_score must be in [0, 1], got {self.min_score}")
+        if not 256 <= self.detector_side <= 2048:
+            raise ValueError(f"detector_side must be in [256, 2048], got {self.detector_side}")
 
 
 @dataclass(frozen=True)
@@ -34,7 +39,7 @@ class OcrLine:
     box: tuple[int, int, int, int]  # (x0, y0, x1, y1) in the input image's pixels
 
 
-_ENGINES: dict[int, object] = {}
+_ENGINES: dict[tuple[int, int], object] = {}
 _LOCK = threading.Lock()
 
 
@@ -55,10 +60,11 @@ def _bundled_models() -> dict[str, str]:
     return paths
 
 
-def get_engine(threads: int = 1):
-    """The process-wide rapidocr engine for a thread count (created on first use)."""
+def get_engine(threads: int = 1, detector_side: int = 512):
+    """The process-wide rapidocr engine for these settings (created on first use)."""
+    key = (threads, detector_side)
     with _LOCK:
-        if threads not in _ENGINES:
+        if key not in _ENGINES:
             from rapidocr import RapidOCR
 
             params = {
@@ -66,12 +72,13 @@ def get_engine(threads: int = 1):
                 "Global.use_cls": False,  # designs are upright; the angle classifier only costs time
                 # Without dilation the detector keeps words of neighbouring cards apart (recipe steps, dashboards).
                 "Det.use_dilation": False,
+                "Det.limit_side_len": detector_side,
                 "EngineConfig.onnxruntime.intra_op_num_threads": threads,
                 "EngineConfig.onnxruntime.inter_op_num_threads": 1,
                 **_bundled_models(),
             }
-            _ENGINES[threads] = RapidOCR(params=params)
-        return _ENGINES[threads]
+            _ENGINES[key] = RapidOCR(params=params)
+        return _ENGINES[key]
 
 
 def read_text(image: Image.Image, config: OcrConfig = OcrConfig()) -> list[OcrLine]:
@@ -79,7 +86,7 @@ def read_text(image: Image.Image, config: OcrConfig = OcrConfig()) -> list[OcrLi
     img = image.convert("RGB")
     if config.upscale != 1.0:
         img = img.resize((round(img.width * config.upscale), round(img.height * config.upscale)), Image.Resampling.BICUBIC)
-    out = get_engine(config.threads)(np.asarray(img))
+    out = get_engine(config.threads, config.detector_side)(np.asarray(img))
     if out.txts is None or out.boxes is None:
         return []
     lines = []
