@@ -238,6 +238,7 @@ def start_run(stage: str, cfg) -> Run:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     quiet_libraries()
     accelerator = Accelerator(
+        cpu=not torch.cuda.is_available(),  # on CPUs several processes need cpu=True to form a gloo group
         mixed_precision=cfg.mixed_precision,
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=cfg.find_unused_parameters)],
     )

@@ -15,7 +15,7 @@ attention is named differently and stays untouched). Adapters are saved with `sa
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -51,7 +51,6 @@ class LoraTrainConfig(common.RunConfig):
     merge: bool = False  # also write the merged weights as a complete model directory
     eval_steps: int = 4
     eval_guidance: float = 1.5
-    reference_grad: bool = field(default=False, repr=False)  # user folders are text-to-image only
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -1,0 +1,73 @@
+"""The decoder is trained on what the engine's sampler and attention compute: glyph embeddings, noise levels,
+the velocity the scheduler integrates, and the reference keys/values."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from glmimage.engine.attention import install_masked_attention
+from glmimage.engine.decoder import flow_timesteps, write_reference_cache
+from glmimage.engine.glyphs import encode_glyph_text, pad_batch
+from glmimage.engine.plan import Plan
+from glmimage.engine.references import fit_reference
+from glmimage.models.build import build_pipeline
+from glmimage.models.presets import TINY
+from glmimage.training.data import make_world, world_item
+from glmimage.training.decoder import glyph_embeddings, reference_cache, shifted_sigmas
+from glmimage.training.encode import encode_codes, encode_latents
+from glmimage.training.vae import VaeTrainConfig
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    pipe = build_pipeline(TINY, seed=5)
+    install_masked_attention(pipe.transformer)
+    return pipe
+
+
+def test_glyph_embeddings_equal_the_engines_per_prompt(pipe):
+    texts = [["SALE"], [], ["A", "longer text line", "$9.99"], ["two", "texts"]]
+    ours, mask = glyph_embeddings(pipe.tokenizer, pipe.text_encoder.eval(), texts, "cpu")
+    engine = [encode_glyph_text(t, pipe.tokenizer, pipe.text_encoder) for t in texts]
+    theirs, their_mask = pad_batch(engine)
+    assert torch.equal(mask, their_mask)
+    assert torch.allclose(ours, theirs, atol=1e-5)
+
+
+@pytest.mark.parametrize("steps,seq_len", [(4, 64), (30, 256), (50, 1024)])
+def test_noise_levels_and_timesteps_match_the_sampler(pipe, steps, seq_len):
+    scheduler = copy.deepcopy(pipe.scheduler)
+    timesteps = flow_timesteps(scheduler, steps, seq_len, "cpu")
+    u = timesteps / scheduler.config.num_train_timesteps  # what training draws uniformly
+    assert torch.allclose(shifted_sigmas(u, seq_len, scheduler.config), scheduler.sigmas[:-1], atol=1e-6)
+
+
+def test_the_training_velocity_is_what_the_sampler_integrates(pipe):
+    scheduler = copy.deepcopy(pipe.scheduler)
+    timesteps = flow_timesteps(scheduler, 8, 64, "cpu")
+    gen = torch.Generator().manual_seed(0)
+    x0, noise = torch.randn(1, 16, 8, 8, generator=gen), torch.randn(1, 16, 8, 8, generator=gen)
+    sigma = scheduler.sigmas[2]
+    x_t = (1 - sigma) * x0 + sigma * noise  # training's interpolation
+    scheduler._step_index = 2
+    stepped = scheduler.step(noise - x0, timesteps[2], x_t, return_dict=False)[0]  # training's target velocity
+    sigma_next = scheduler.sigmas[3]
+    assert torch.allclose(stepped, (1 - sigma_next) * x0 + sigma_next * noise, atol=1e-5)
+
+
+def test_batched_reference_pass_writes_what_the_engine_writes(pipe):
+    world = make_world(VaeTrainConfig(image_size=128))
+    items = [world_item(world, "edit", i, TINY.limits) for i in (1, 2)]  # one reference each, same size
+    encoded = [{**encode_codes(pipe, it), "ref_latents": encode_latents(pipe, it.references)} for it in items]
+    ours = reference_cache(pipe.transformer, encoded, grad=False)
+    plans = [Plan(prompt=it.prompt, width=128, height=128, grid=(4, 4), target_tokens=e["codes"],
+                  reference_grids=[tuple(g) for g in e["ref_grids"]], reference_tokens=e["ref_codes"],
+                  reference_images=[fit_reference(r, TINY.limits) for r in it.references])
+             for it, e in zip(items, encoded)]
+    theirs = write_reference_cache(pipe.transformer, pipe.vae, pipe.image_processor, plans, torch.float32)
+    for layer in range(pipe.transformer.config.num_layers):
+        assert torch.allclose(torch.cat(ours[layer].k_caches), torch.cat(theirs[layer].k_caches), atol=1e-5)
+        assert torch.allclose(torch.cat(ours[layer].v_caches), torch.cat(theirs[layer].v_caches), atol=1e-5)
