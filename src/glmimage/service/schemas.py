@@ -4,12 +4,15 @@ checked in `submission.py`, where the message can name the configured value."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
+from datetime import UTC, datetime
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 SEED_MAX = 2**63 - 1
+ID_MAX = 2**62  # integer ids and counters stay inside a signed 64-bit column on every back end
+# The database keeps naive UTC; responses say so (RFC 3339 with an offset).
+Timestamp = Annotated[datetime, AfterValidator(lambda d: d if d.tzinfo else d.replace(tzinfo=UTC))]
 
 
 class _Strict(BaseModel):
@@ -105,7 +108,7 @@ class OutputOut(BaseModel):
     review_status: Literal["approved", "needs_review", "rejected"]
     review_reasons: list[str]
     review_note: str | None
-    reviewed_at: datetime | None
+    reviewed_at: Timestamp | None
     qa: list[QAOut]
 
 
@@ -135,9 +138,9 @@ class GenerationOut(BaseModel):
     error: str | None
     batch_id: str | None
     timings: dict | None
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
+    created_at: Timestamp
+    started_at: Timestamp | None
+    finished_at: Timestamp | None
     outputs: list[OutputOut]
 
 
@@ -155,7 +158,7 @@ class PromptOut(BaseModel):
     id: int
     text: str
     generations: int
-    created_at: datetime
+    created_at: Timestamp
 
 
 class TemplateCreate(_Strict):
@@ -173,7 +176,7 @@ class TemplateOut(BaseModel):
     description: str
     defaults: dict
     variables: list[str]
-    created_at: datetime
+    created_at: Timestamp
 
 
 class BrandKitCreate(_Strict):
@@ -189,7 +192,7 @@ class BrandKitCreate(_Strict):
 class BrandKitOut(BrandKitCreate):
     model_config = ConfigDict(extra="ignore")
     id: int
-    created_at: datetime
+    created_at: Timestamp
 
 
 # -- keys --------------------------------------------------------------------------------------------------------
@@ -197,7 +200,7 @@ class KeyCreate(_Strict):
     name: str = Field(min_length=1, max_length=100)
     roles: list[Literal["generate", "review", "admin"]] = Field(min_length=1)
     rate_limit_per_minute: int | None = Field(None, ge=1, le=100000)
-    quota_images: int | None = Field(None, ge=0)
+    quota_images: int | None = Field(None, ge=0, le=2**31 - 1)
 
 
 class KeyOut(BaseModel):
@@ -208,8 +211,8 @@ class KeyOut(BaseModel):
     rate_limit_per_minute: int
     quota_images: int | None
     images_used: int
-    created_at: datetime
-    revoked_at: datetime | None
+    created_at: Timestamp
+    revoked_at: Timestamp | None
 
 
 class KeyCreated(KeyOut):

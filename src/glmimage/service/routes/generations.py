@@ -12,7 +12,7 @@ from glmimage.service import submission
 from glmimage.service.deps import AnyKey, BaseUrl, EngineDep, GenerateKey, ServicesDep, SessionDep, can_see_all
 from glmimage.service.errors import ERROR_RESPONSES
 from glmimage.service.routes.common import visible_generation
-from glmimage.service.schemas import GenerationList, GenerationOut, RerunRequest
+from glmimage.service.schemas import ID_MAX, GenerationList, GenerationOut, RerunRequest
 from glmimage.service.tables import Asset, Generation, Output, Prompt
 from glmimage.service.views import GENERATION_LOAD, generation_out, load_generation
 
@@ -32,7 +32,7 @@ def search_generations(
     review_status: Literal["approved", "needs_review", "rejected"] | None = None,
     kind: Literal["generate", "edit"] | None = None,
     use_case: str | None = Query(None, max_length=50),
-    prompt_id: int | None = Query(None, ge=1, le=2**62),
+    prompt_id: int | None = Query(None, ge=1, le=ID_MAX),
     seed: int | None = Query(None, ge=0, le=2**63 - 1),
     limit: int = Query(20, ge=1, le=100),
     offset: int = Query(0, ge=0, le=10**9),

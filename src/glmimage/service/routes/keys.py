@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Path
 from sqlalchemy import select
 
 from glmimage.service.auth import create_key, revoke_key
 from glmimage.service.deps import AdminKey, AnyKey, ServicesDep, SessionDep
 from glmimage.service.errors import ERROR_RESPONSES, ApiError
-from glmimage.service.schemas import KeyCreate, KeyCreated, KeyOut
+from glmimage.service.schemas import ID_MAX, KeyCreate, KeyCreated, KeyOut
 from glmimage.service.tables import ApiKey
 from glmimage.service.views import key_out
 
@@ -33,7 +35,7 @@ def list_keys(session: SessionDep, key: AdminKey) -> list[KeyOut]:
 
 
 @router.delete("/keys/{key_id}", response_model=KeyOut)
-def delete_key(key_id: int, session: SessionDep, key: AdminKey) -> KeyOut:
+def delete_key(key_id: Annotated[int, Path(ge=1, le=ID_MAX)], session: SessionDep, key: AdminKey) -> KeyOut:
     """Revoke a key (kept for the record: generations point at it)."""
     row = revoke_key(session, key_id)
     if row is None:

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from glmimage.service import submission
 from glmimage.service.deps import AnyKey, BaseUrl, EngineDep, GenerateKey, ReviewKey, ServicesDep, SessionDep, can_see_all
 from glmimage.service.errors import ERROR_RESPONSES, ApiError
-from glmimage.service.schemas import EditOutputRequest, GenerationOut, GenerationParams, OutputList, OutputOut, ReviewRequest
+from glmimage.service.schemas import ID_MAX, EditOutputRequest, GenerationOut, GenerationParams, OutputList, OutputOut, ReviewRequest
 from glmimage.service.tables import APPROVED, NEEDS_REVIEW, REJECTED, ApiKey, Asset, Generation, Output, utcnow
 from glmimage.service.views import generation_out, load_generation, output_out
 
 router = APIRouter(tags=["registry"], responses=ERROR_RESPONSES)
+OutputId = Annotated[int, Path(ge=1, le=ID_MAX)]
 
 
 def visible_output(session, output_id: int, key: ApiKey) -> Output:
@@ -25,12 +28,12 @@ def visible_output(session, output_id: int, key: ApiKey) -> Output:
 
 
 @router.get("/v1/outputs/{output_id}", response_model=OutputOut)
-def get_output(output_id: int, session: SessionDep, key: AnyKey, base_url: BaseUrl) -> OutputOut:
+def get_output(output_id: OutputId, session: SessionDep, key: AnyKey, base_url: BaseUrl) -> OutputOut:
     return output_out(visible_output(session, output_id, key), base_url)
 
 
 @router.post("/v1/outputs/{output_id}/edits", status_code=202, response_model=GenerationOut)
-def edit_output(output_id: int, body: EditOutputRequest, services: ServicesDep, session: SessionDep,
+def edit_output(output_id: OutputId, body: EditOutputRequest, services: ServicesDep, session: SessionDep,
                 key: GenerateKey, engine: EngineDep, base_url: BaseUrl) -> GenerationOut:
     """Queue an edit of this output (it becomes the reference image; its id the edit's parent)."""
     submission.check_rate(services, key)
@@ -44,7 +47,7 @@ def edit_output(output_id: int, body: EditOutputRequest, services: ServicesDep, 
 
 
 @router.post("/v1/outputs/{output_id}/review", response_model=OutputOut)
-def review_output(output_id: int, body: ReviewRequest, session: SessionDep, key: ReviewKey,
+def review_output(output_id: OutputId, body: ReviewRequest, session: SessionDep, key: ReviewKey,
                   base_url: BaseUrl) -> OutputOut:
     """Approve or reject an output (a later decision replaces an earlier one)."""
     out = visible_output(session, output_id, key)
