@@ -95,8 +95,8 @@ def test_held_out_words_and_combos_never_reach_training():
     assert with_combo >= 50  # nearly all test samples hold an unseen colour-shape-position combination
 
 
-@pytest.mark.parametrize("bad", [dict(size=250), dict(size=64), dict(split="dev"), dict(kinds=("poster", "flyer")),
-                                 dict(kinds=()), dict(seed=-1), dict(edit_kinds=("paint",))])
+@pytest.mark.parametrize("bad", [{"size": 250}, {"size": 64}, {"split": "dev"}, {"kinds": ("poster", "flyer")},
+                                 {"kinds": ()}, {"seed": -1}, {"edit_kinds": ("paint",)}])
 def test_config_rejects_bad_values(bad):
     with pytest.raises(InputError):
         WorldConfig(**bad)

@@ -5,8 +5,14 @@ from __future__ import annotations
 import pytest
 
 from glmimage.evaluation.text_metrics import (
-    cvtg_prompt_words, flow_grpo_ocr_reward, mean_ocr_reward, normalized_edit_similarity, score_texts,
-    word_accuracy, word_similarity, words_of,
+    cvtg_prompt_words,
+    flow_grpo_ocr_reward,
+    mean_ocr_reward,
+    normalized_edit_similarity,
+    score_texts,
+    word_accuracy,
+    word_similarity,
+    words_of,
 )
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import copy
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from PIL import Image, ImageFilter
@@ -18,9 +18,7 @@ from PIL import Image, ImageFilter
 from glmimage.data.design import Design, Panel, Shape, SubjectEl, Text, describe, el_box, render_design
 from glmimage.data.heldout import SplitPicker
 from glmimage.data.layouts import KIND_NOUNS, THEMES, Builder, build_subject_scene
-from glmimage.data.palette import (
-    MIN_OBJECT_SEPARATION, OBJECT_COLOURS, colour, rgb_distance,
-)
+from glmimage.data.palette import MIN_OBJECT_SEPARATION, OBJECT_COLOURS, colour, rgb_distance
 from glmimage.data.sample import COLS, Box, EditSample, Sample, cell_of
 from glmimage.data.subjects import MASCOT_SPECIES, PRODUCT_CONTAINERS, Subject
 
@@ -181,10 +179,8 @@ def _occupied(design: Design, skip: int) -> list[Box]:
             continue
         if isinstance(el, Text):
             boxes.append(el_box(el))
-        elif isinstance(el, (Shape, SubjectEl)):
-            boxes.append(el.box)
-        elif isinstance(el, Panel) and el.phrase is not None:  # named panels are layout; the hole is not
-            boxes.append(el.box)
+        elif isinstance(el, (Shape, SubjectEl)) or (isinstance(el, Panel) and el.phrase is not None):
+            boxes.append(el.box)  # named panels are layout; a price tag's hole (no phrase) is not
     return boxes
 
 

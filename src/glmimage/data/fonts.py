@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from PIL import ImageFont
 
@@ -18,7 +18,7 @@ TITLE_FONTS = ("bold sans-serif", "bold serif", "monospace")
 BODY_FONTS = ("sans-serif", "bold sans-serif")
 
 
-@lru_cache(maxsize=None)
+@cache
 def font_dir() -> str:
     import matplotlib
 

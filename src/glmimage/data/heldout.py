@@ -7,13 +7,13 @@ the layout has room for one); the rest is drawn from the training pool so the sa
 from __future__ import annotations
 
 import random
-from functools import lru_cache
+from functools import cache
 
 from glmimage.data.palette import MIN_OBJECT_SEPARATION, OBJECT_COLOURS, RGB, rgb_distance
 from glmimage.data.vocabulary import SPLITS, split_of, words_for
 
 
-@lru_cache(maxsize=None)
+@cache
 def combo_split(colour: str, cls: str, cell: str) -> str:
     return split_of(f"combo:{colour}|{cls}|{cell}")
 

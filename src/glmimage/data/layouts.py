@@ -328,7 +328,7 @@ def build_recipe(b: Builder) -> None:
 
 
 def build_price_tag(b: Builder) -> None:
-    m, W, H = b.m, b.W, b.H
+    m, H = b.m, b.H
     left = b.rng.random() < 0.5
     x0, x1 = (0.06, 0.64) if left else (0.36, 0.94)
     tag = b.rect(x0, 0.08, x1, 0.92)
@@ -336,7 +336,7 @@ def build_price_tag(b: Builder) -> None:
     hole_r = round(6 * b.u)
     hx, hy = (tag[0] + tag[2]) // 2, tag[1] + 3 * hole_r
     b.panel((hx - hole_r, hy - hole_r, hx + hole_r, hy + hole_r), name=b.design.background, radius=hole_r)
-    inner = lambda fy0, fy1: (tag[0] + m // 2, round(fy0 * H), tag[2] - m // 2, round(fy1 * H))  # noqa: E731
+    inner = lambda fy0, fy1: (tag[0] + m // 2, round(fy0 * H), tag[2] - m // 2, round(fy1 * H))
     b.text(b.picker.word("nouns").upper(), inner(0.22, 0.38), "product", max_size=30, min_size=16,
            phrase='+with the product name "{text}" in {colour} {style} letters')
     b.text(b.price(), inner(0.42, 0.64), "price", style=b.rng.choice(("bold sans-serif", "bold serif")), max_size=44,

@@ -50,7 +50,7 @@ def distributed_position() -> tuple[int, int]:
     """(rank, world size) from torch.distributed when initialised, else from the launcher's environment."""
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
 
 
 class WorldDataset(IterableDataset):

@@ -8,10 +8,15 @@ spelling of unseen words rather than memory.
 from __future__ import annotations
 
 import hashlib
-from functools import lru_cache
+from functools import cache
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
 
 # Nouns for titles, headings and product names (upper-cased when drawn as titles).
-NOUNS = tuple(
+NOUNS = _words(
     """
     sale coffee music summer winter spring autumn garden book pizza burger pasta salad soup bread cake cookie
     donut fruit apple lemon mango peach cherry berry grape melon banana orange tea juice milk water honey
@@ -25,34 +30,34 @@ NOUNS = tuple(
     jacket dress watch phone laptop camera radio robot pixel data cloud code design paint color photo poster
     news story poem song album piano guitar drum jazz rock vinyl craft wood stone glass metal paper plant
     flower rose tulip daisy lotus leaf tree seed farm harvest picnic lunch dinner brunch snack dessert
-    """.split()
+    """
 )
 
 # Adjectives and openers for titles and phrases.
-ADJECTIVES = tuple(
+ADJECTIVES = _words(
     """
     big new hot cool fresh super mega mini happy bright bold smart quick easy simple pure clean green
     golden silver royal urban wild sweet spicy crispy tasty healthy daily weekly grand open free best
     top prime final first great tiny little modern classic retro vintage cozy sunny frozen local organic
     lucky magic epic calm quiet loud fast slow early late
-    """.split()
+    """
 )
 
 # Verbs for recipe / how-to steps.
-VERBS = tuple(
+VERBS = _words(
     """
     mix bake chop stir pour boil fry grill slice whisk knead roll fold blend serve heat cool wash peel
     dice toast roast melt shake press plant water trim paint sand glue build test learn read write draw
     plan start finish check pack ship sort clean rest wait
-    """.split()
+    """
 )
 
 # Short labels for dashboard cards and charts.
-LABELS = tuple(
+LABELS = _words(
     """
     users sales orders visits clicks views likes signups revenue profit growth traffic uptime errors tasks
     tickets leads trials churn cost stock income spend reach shares posts calls emails steps sleep heart
-    """.split()
+    """
 )
 
 # Joining words for phrases; too common to hold out.
@@ -61,11 +66,14 @@ FUNCTION_WORDS = ("and", "the", "for", "with", "your", "our", "now", "today", "a
 # Words of the fixed strings layouts write (calls to action, "STEP 1", "... REPORT", "per week", months): every
 # split uses them, so they are never held out.
 FIXED_WORDS = frozenset(
-    """
-    shop now join us buy book learn more sign up order try it step report per day week month
-    jan feb mar apr may jun jul aug sep oct nov dec
-    """.split()
-) | frozenset(FUNCTION_WORDS)
+    _words(
+        """
+        shop now join us buy book learn more sign up order try it step report per day week month
+        jan feb mar apr may jun jul aug sep oct nov dec
+        """
+    )
+    + FUNCTION_WORDS
+)
 
 SPLITS = ("train", "validation", "test")
 
@@ -91,7 +99,7 @@ def split_of(key: str) -> str:
     return "train"
 
 
-@lru_cache(maxsize=None)
+@cache
 def words_for(category: str, split: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(own, shared) words of a category for a split: own = held-out words of that split (train: its words),
     shared = train words a held-out split may mix in."""

@@ -67,8 +67,9 @@ def _correct(image: Image.Image, obj: ObjectItem, detector: DetectorConfig) -> b
     return check_objects(image, [obj], detector)[0].correct
 
 
-def score_edit(es: EditSample, image: Image.Image, ocr_config: OcrConfig = OcrConfig(),
-               detector: DetectorConfig = DetectorConfig()) -> EditRecord:
+def score_edit(es: EditSample, image: Image.Image, ocr_config: OcrConfig | None = None,
+               detector: DetectorConfig | None = None) -> EditRecord:
+    ocr_config, detector = ocr_config or OcrConfig(), detector or DetectorConfig()
     target = es.target
     w, h = target.width, target.height
     image = image.convert("RGB")
@@ -149,8 +150,8 @@ def summarize_edits(records: Sequence[EditRecord]) -> dict[str, Any]:
     return summary
 
 
-def evaluate_edits(samples: Sequence[EditSample], render: RenderEdit, ocr_config: OcrConfig = OcrConfig(),
-                   detector: DetectorConfig = DetectorConfig(), progress: bool = True) -> tuple[list[EditRecord], dict[str, Any]]:
+def evaluate_edits(samples: Sequence[EditSample], render: RenderEdit, ocr_config: OcrConfig | None = None,
+                   detector: DetectorConfig | None = None, progress: bool = True) -> tuple[list[EditRecord], dict[str, Any]]:
     records = []
     for es in tqdm(samples, desc="eval edits", disable=not progress, unit="img"):
         t0 = time.perf_counter()

@@ -44,13 +44,13 @@ def summary_markdown(title: str, meta: dict[str, Any], t2i: dict[str, Any] | Non
     out += [f"- {k}: `{v}`" for k, v in meta.items()]
     if t2i:
         out += ["", "## Text to image", "",
-                "Word accuracy and NED: CVTG-2K definitions, pooled over all quoted words. Objects: share of "
-                "ground-truth objects found with the right shape (present), colour and third of the image.", ""]
+                ("Word accuracy and NED: CVTG-2K definitions, pooled over all quoted words. Objects: share of "
+                 "ground-truth objects found with the right shape (present), colour and third of the image."), ""]
         out += _table({"all": t2i, **t2i["by_kind"]}, T2I_COLUMNS)
     if edits:
         out += ["", "## Editing", "",
-                "Success: the requested change is there and, for local edits, SSIM outside the changed region "
-                "stays >= 0.8. PSNR / SSIM are measured against the source outside the mask.", ""]
+                ("Success: the requested change is there and, for local edits, SSIM outside the changed region "
+                 "stays >= 0.8. PSNR / SSIM are measured against the source outside the mask."), ""]
         out += _table({"all": edits, **edits["by_kind"]}, EDIT_COLUMNS)
     return "\n".join(out) + "\n"
 

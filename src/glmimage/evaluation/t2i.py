@@ -57,8 +57,9 @@ def _fit(image: Image.Image, sample: Sample) -> Image.Image:
     return image if image.size == (sample.width, sample.height) else image.resize((sample.width, sample.height), Image.Resampling.BICUBIC)
 
 
-def score_t2i(sample: Sample, image: Image.Image, ocr_config: OcrConfig = OcrConfig(),
-              detector: DetectorConfig = DetectorConfig()) -> T2IRecord:
+def score_t2i(sample: Sample, image: Image.Image, ocr_config: OcrConfig | None = None,
+              detector: DetectorConfig | None = None) -> T2IRecord:
+    ocr_config, detector = ocr_config or OcrConfig(), detector or DetectorConfig()
     image = _fit(image, sample)
     lines = read_text(image, ocr_config)
     gt_texts = [t.text for t in sample.texts]
@@ -100,8 +101,8 @@ def summarize_t2i(records: Sequence[T2IRecord]) -> dict[str, Any]:
     return summary
 
 
-def evaluate_t2i(samples: Sequence[Sample], render: Render, ocr_config: OcrConfig = OcrConfig(),
-                 detector: DetectorConfig = DetectorConfig(), progress: bool = True) -> tuple[list[T2IRecord], dict[str, Any]]:
+def evaluate_t2i(samples: Sequence[Sample], render: Render, ocr_config: OcrConfig | None = None,
+                 detector: DetectorConfig | None = None, progress: bool = True) -> tuple[list[T2IRecord], dict[str, Any]]:
     """Render every sample, score it, and summarise."""
     records = []
     for sample in tqdm(samples, desc="eval t2i", disable=not progress, unit="img"):
