@@ -96,14 +96,16 @@ class Builder:
             return f"{self.picker.word('adjectives')} {self.picker.word('nouns')}".upper()
         return self.picker.word("nouns").upper()
 
-    def phrase(self) -> str:
+    def phrase(self, max_chars: int = 24) -> str:
+        """A short lower-case phrase; narrow regions pass a smaller max_chars instead of cutting words off."""
         r = self.rng.random()
         adj, noun = self.picker.word("adjectives"), self.picker.word("nouns")
-        if r < 0.35:
-            return f"{adj} {noun}"
-        if r < 0.7:
-            return f"{adj} {noun} {self.rng.choice(('today', 'daily', 'now', 'for all', 'every day'))}"
-        return f"{noun} and {self.picker.word('nouns')}"
+        options = [f"{adj} {noun}"]
+        if r >= 0.35:
+            options.insert(0, f"{adj} {noun} {self.rng.choice(('today', 'daily', 'now', 'for all', 'every day'))}")
+        if r >= 0.7:
+            options.insert(0, f"{noun} and {self.picker.word('nouns')}")
+        return next((p for p in options if len(p) <= max_chars), options[-1])
 
     def price(self) -> str:
         return f"${self.rng.randint(1, 99)}.{self.rng.choice(('99', '49', '95', '00'))}"
@@ -259,10 +261,10 @@ def build_banner(b: Builder) -> None:
     m, W, H = b.m, b.W, b.H
     b.text(b.title_words(), (m, round(0.08 * H), round(0.62 * W), round(0.40 * H)), "title", align="left",
            max_size=44, min_size=18, phrase='{position}, the headline "{text}" in {colour} {style} letters')
-    b.text(b.phrase(), (m, round(0.42 * H), round(0.62 * W), round(0.58 * H)), "subtitle", align="left", max_size=20,
+    b.text(b.phrase(max_chars=16), (m, round(0.42 * H), round(0.62 * W), round(0.58 * H)), "subtitle", align="left", max_size=20,
            phrase='under it, the tagline "{text}" in {colour}')
     cta = b.rng.choice(CALLS_TO_ACTION)
-    bw = min(round(0.42 * W), round(0.11 * H * len(cta) / 1.2) + 2 * m)
+    bw = min(round(0.58 * W), text_size(cta, "bold sans-serif", round(18 * b.u))[0] + 2 * m)
     button = (m, round(0.66 * H), m + bw, round(0.90 * H))
     b.panel(button, radius=6, phrase="a {colour} button")
     b.text(cta, (button[0] + m // 2, button[1], button[2] - m // 2, button[3]), "button", style="bold sans-serif",
@@ -291,7 +293,7 @@ def build_slide(b: Builder) -> None:
            max_size=42, min_size=18, phrase='a left-aligned title "{text}" in {colour} {style} letters')
     b.panel((m, round(0.47 * H), m + round(0.22 * W), round(0.47 * H) + max(3, round(4 * b.u))), radius=0,
             phrase="a thin {colour} line under the title")
-    b.text(b.phrase(), (m, round(0.52 * H), round(0.64 * W), round(0.64 * H)), "subtitle", align="left",
+    b.text(b.phrase(max_chars=18), (m, round(0.52 * H), round(0.64 * W), round(0.64 * H)), "subtitle", align="left",
            max_size=20, phrase='the subtitle "{text}" in {colour}')
     b.text(b.date(), (m, round(0.82 * H), round(0.5 * W), H - m // 2), "footer", align="left", max_size=16,
            phrase='the date "{text}" in the bottom-left corner')
@@ -341,7 +343,7 @@ def build_price_tag(b: Builder) -> None:
            phrase='+with the product name "{text}" in {colour} {style} letters')
     b.text(b.price(), inner(0.42, 0.64), "price", style=b.rng.choice(("bold sans-serif", "bold serif")), max_size=44,
            min_size=20, phrase='+the price "{text}" in big {colour} digits')
-    b.text(b.phrase(), inner(0.68, 0.80), "note", max_size=16, min_size=12, phrase='+and the note "{text}"')
+    b.text(b.phrase(max_chars=16), inner(0.68, 0.80), "note", max_size=16, min_size=12, phrase='+and the note "{text}"')
     free = b.rect(0.68, 0.04, 0.96, 0.96) if left else b.rect(0.04, 0.04, 0.32, 0.96)
     col = "right" if left else "left"
     b.shapes_in(free, [f"{r}-{col}" for r in ROWS], b.rng.randint(1, 2), size_range=(0.18, 0.24))
