@@ -40,11 +40,13 @@ class EditRecord:
     word_accuracy: float | None  # CVTG word accuracy of the target's texts in the output
     details: dict[str, Any]
     render_seconds: float = 0.0
+    score_seconds: float = 0.0
     image: Image.Image | None = field(default=None, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         out = {k: v for k, v in vars(self).items() if k != "image"}
         out["render_seconds"] = round(self.render_seconds, 4)
+        out["score_seconds"] = round(self.score_seconds, 4)
         return out
 
 
@@ -146,6 +148,7 @@ def summarize_edits(records: Sequence[EditRecord]) -> dict[str, Any]:
         by_kind[r.kind].append(r)
     summary = pooled(records)
     summary["render_seconds_per_image"] = mean([r.render_seconds for r in records])
+    summary["score_seconds_per_image"] = mean([r.score_seconds for r in records])
     summary["by_kind"] = {k: pooled(v) for k, v in sorted(by_kind.items())}
     return summary
 
@@ -156,8 +159,8 @@ def evaluate_edits(samples: Sequence[EditSample], render: RenderEdit, ocr_config
     for es in tqdm(samples, desc="eval edits", disable=not progress, unit="img"):
         t0 = time.perf_counter()
         image = render(es)
-        seconds = time.perf_counter() - t0
+        t1 = time.perf_counter()
         record = score_edit(es, image, ocr_config, detector)
-        record.render_seconds = seconds
+        record.render_seconds, record.score_seconds = t1 - t0, time.perf_counter() - t1
         records.append(record)
     return records, summarize_edits(records)

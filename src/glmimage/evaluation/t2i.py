@@ -32,6 +32,7 @@ class T2IRecord:
     ocr_reward: float
     objects: list[ObjectCheck]
     render_seconds: float
+    score_seconds: float = 0.0  # OCR + detector
     image: Image.Image | None = field(default=None, repr=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -48,6 +49,7 @@ class T2IRecord:
             "ocr_reward": self.ocr_reward,
             "objects": [vars(c) | {"correct": c.correct} for c in self.objects],
             "render_seconds": round(self.render_seconds, 4),
+            "score_seconds": round(self.score_seconds, 4),
         }
 
 
@@ -97,6 +99,7 @@ def summarize_t2i(records: Sequence[T2IRecord]) -> dict[str, Any]:
         by_kind[r.kind].append(r)
     summary = pooled(records)
     summary["render_seconds_per_image"] = sum(r.render_seconds for r in records) / max(1, len(records))
+    summary["score_seconds_per_image"] = sum(r.score_seconds for r in records) / max(1, len(records))
     summary["by_kind"] = {k: pooled(v) for k, v in sorted(by_kind.items())}
     return summary
 
@@ -108,8 +111,8 @@ def evaluate_t2i(samples: Sequence[Sample], render: Render, ocr_config: OcrConfi
     for sample in tqdm(samples, desc="eval t2i", disable=not progress, unit="img"):
         t0 = time.perf_counter()
         image = render(sample)
-        seconds = time.perf_counter() - t0
+        t1 = time.perf_counter()
         record = score_t2i(sample, image, ocr_config, detector)
-        record.render_seconds = seconds
+        record.render_seconds, record.score_seconds = t1 - t0, time.perf_counter() - t1
         records.append(record)
     return records, summarize_t2i(records)
