@@ -38,8 +38,10 @@ def test_edit_and_info(tiny_dir, tmp_path, capsys):
 
 @pytest.mark.parametrize("args,message", [
     (["generate", ""], "prompt is empty"),
-    (["generate", "x", "--size", "100x64"], "not a multiple of 32"),
-    (["generate", "x", "--size", "4096x4096"], "outside this model's range"),
+    (["generate", "x", "--size", "100x64"], "use a multiple of 32 in [64, 512]"),
+    (["generate", "x", "--size", "4096x4096"], "out of bounds: policy 'default' allows [64, 2048]"),
+    (["generate", "x", "--size", "1024x1024"], "use a multiple of 32 in [64, 512]"),
+    (["generate", "x", "--steps", "500"], "steps=500 is out of bounds"),
     (["generate", "x", "--model", "/no/such/model"], "model directory not found"),
     (["generate", "x", "--out", "picture.jpg"], "must end in .png"),
     (["edit", "x", "--image", "/no/such.png"], "file not found"),
@@ -55,7 +57,8 @@ def test_a_real_process_exits_2_without_a_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "glmimage.cli.main", "generate", "x", "--size", "100x64"],
                           capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines()[-1] == "glmimage: error: width 100 is not a multiple of 32"
+    assert proc.stderr.strip().splitlines()[-1] == ("glmimage: error: width=100 is not a valid size: "
+                                                    "use a multiple of 32 in [64, 512]")
     assert "Traceback" not in proc.stderr
 
 

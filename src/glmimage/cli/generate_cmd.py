@@ -28,10 +28,11 @@ def _sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--height", type=int)
     p.add_argument("--steps", type=int, help="decoder steps (default: the model's)")
     p.add_argument("--guidance", type=float, help="classifier-free guidance (default: the model's)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("-n", "--num-images", type=int, default=1)
+    p.add_argument("--seed", type=int, help="default: drawn at random (and recorded in the PNG)")
+    p.add_argument("-n", "--num-images", type=int, help="images per prompt (default: the policy's)")
     p.add_argument("--out", default="outputs/image.png", help="output PNG (with -n > 1: name_0.png, name_1.png, ...)")
     p.add_argument("--json", action="store_true", help="print machine-readable results on stdout")
+    p.add_argument("--policy", help="parameter policy YAML (default: $GLMIMAGE_POLICY or the shipped one)")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -92,28 +93,38 @@ def _engine(model: str):
     return Engine.from_pretrained(model)
 
 
-def run_generate(args) -> int:
+def _governed_request(args, references=()):
+    """The request as the API and the service build it: the parameter policy checks what the user set and fills
+    the central defaults (the same `ParameterPolicy.apply` everywhere)."""
+    from glmimage.policy import GenerationRequest, load_policy
+
     width, height = _dims(args)
-    _output_paths(args.out, args.num_images)  # fail before loading anything
+    user = {"width": width, "height": height, "steps": args.steps, "guidance": args.guidance, "seed": args.seed,
+            "num_images": args.num_images}
+    request = load_policy(args.policy).apply(GenerationRequest(args.prompt, references=tuple(references)), user)
+    _output_paths(args.out, request.num_images or 1)  # fail before loading anything
+    return request
+
+
+def _run(args, references=()) -> int:
+    from glmimage.policy import dispatch
+
+    request = _governed_request(args, references)
     engine = _engine(args.model)
-    result = engine.generate(args.prompt, width=width, height=height, steps=args.steps, guidance=args.guidance,
-                             seed=args.seed, num_images=args.num_images, progress=not args.no_progress)
-    return _save(result, args.out, args.json)
+    return _save(dispatch(engine, request, progress=not args.no_progress), args.out, args.json)
+
+
+def run_generate(args) -> int:
+    return _run(args)
 
 
 def run_edit(args) -> int:
     from glmimage.engine.references import MAX_REFERENCES, load_reference
 
-    width, height = _dims(args)
-    _output_paths(args.out, args.num_images)
     if len(args.image) > MAX_REFERENCES:
         raise InputError(f"edit takes 1 to {MAX_REFERENCES} reference images, got {len(args.image)}")
     refs = [load_reference(Path(p), name=p) for p in args.image]  # check every file before loading the model
-    engine = _engine(args.model)
-    result = engine.edit(args.prompt, images=refs, width=width, height=height, steps=args.steps,
-                         guidance=args.guidance, seed=args.seed, num_images=args.num_images,
-                         progress=not args.no_progress)
-    return _save(result, args.out, args.json)
+    return _run(args, refs)
 
 
 def run_info(args) -> int:

@@ -35,10 +35,11 @@ def engine_kwargs(request: GenerationRequest) -> dict:
     return {k: v for k, v in request.params().items() if v is not None}
 
 
-def dispatch(engine, request: GenerationRequest):
-    """Validate `request` for its mode against `engine.limits` and run it. Returns the engine's result."""
+def dispatch(engine, request: GenerationRequest, **run_options):
+    """Validate `request` for its mode against `engine.limits` and run it. Returns the engine's result.
+    `run_options` (e.g. progress=True) go to the engine call: how to run, not what to make."""
     request = validate_for_mode(request, engine.limits)
-    kwargs = engine_kwargs(request)
+    kwargs = {**engine_kwargs(request), **run_options}
     if route(request) == IMAGE_TO_IMAGE:
         return engine.edit(request.prompt, images=list(request.references), **kwargs)
     return engine.generate(request.prompt, **kwargs)
