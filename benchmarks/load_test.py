@@ -62,34 +62,67 @@ def _glmimage() -> list[str]:
     return [sys.executable, "-m", "glmimage.cli.main"]
 
 
-@contextmanager
-def local_server(model: str = "tiny", data_dir: str | Path | None = None, env: dict | None = None,
-                 startup_timeout: float = 120.0):
-    """A `glmimage serve` process on a free loopback port with a fresh key; yields (base_url, key)."""
-    with tempfile.TemporaryDirectory(prefix="glmimage-load-") as tmp:
-        data_dir = Path(data_dir or tmp)
+class ServerProcess:
+    """`glmimage serve` as a child process on a free loopback port, with its own settings and data directory."""
+
+    def __init__(self, data_dir: str | Path, model: str = "tiny", env: dict | None = None) -> None:
+        self.data_dir = Path(data_dir)
         # A fresh server: none of the caller's service settings (database, queue) leak in unless passed.
         inherited = {k: v for k, v in os.environ.items() if k != "DATABASE_URL" and not k.startswith("GLMIMAGE_")}
-        full_env = {**inherited, "GLMIMAGE_DATA_DIR": str(data_dir), "GLMIMAGE_MODEL": model,
+        self.env = {**inherited, "GLMIMAGE_DATA_DIR": str(self.data_dir), "GLMIMAGE_MODEL": model,
                     "GLMIMAGE_BOOTSTRAP_ADMIN_KEY": "false", **(env or {})}
-        key = subprocess.run([*_glmimage(), "serve", "create-key", "--name", "load-test", "--roles",
-                              "generate,review,admin", "--rate-limit", "100000"], env=full_env, check=True,
-                             capture_output=True, text=True).stdout.strip()
-        port = free_port()
-        log = open(data_dir / "server.log", "w")
-        proc = subprocess.Popen([*_glmimage(), "serve", "--port", str(port)], env=full_env, stdout=log,
-                                stderr=subprocess.STDOUT)
-        base_url = f"http://127.0.0.1:{port}"
+        self.proc: subprocess.Popen | None = None
+        self.url = ""
+
+    def create_key(self, roles: str = "generate,review,admin") -> str:
+        """What `glmimage serve create-key` does, in this process (the CLI would import the whole engine)."""
+        from glmimage.service.auth import create_key
+        from glmimage.service.db import Database
+        from glmimage.service.settings import Settings
+
+        db = Database(Settings.from_env(self.env).resolved_database_url)
         try:
-            _wait_ready(base_url, proc, startup_timeout, data_dir / "server.log")
-            yield base_url, key
+            db.migrate()
+            with db.session() as session:
+                return create_key(session, "load-test", roles, rate_limit_per_minute=100_000)[1]
         finally:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            log.close()
+            db.dispose()
+
+    def start(self, timeout: float = 120.0) -> str:
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.data_dir / "server.log"
+        with open(log_path, "a") as log:  # the child keeps its own handle
+            self.proc = subprocess.Popen([*_glmimage(), "serve", "--port", str(port)], env=self.env, stdout=log,
+                                         stderr=subprocess.STDOUT)
+        _wait_ready(self.url, self.proc, timeout, log_path)
+        return self.url
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, as in a crash or a lost machine."""
+        self.proc.kill()
+        self.proc.wait()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+@contextmanager
+def local_server(model: str = "tiny", env: dict | None = None):
+    """A fresh `glmimage serve` in a temporary directory with an all-roles key; yields (base_url, key)."""
+    with tempfile.TemporaryDirectory(prefix="glmimage-load-") as tmp:
+        server = ServerProcess(tmp, model, env)
+        key = server.create_key()
+        url = server.start()
+        try:
+            yield url, key
+        finally:
+            server.stop()
 
 
 def _wait_ready(base_url: str, proc: subprocess.Popen, timeout: float, log_path: Path) -> None:
@@ -134,7 +167,7 @@ async def run_load(base_url: str, key: str, *, clients: int, requests_per_client
         start = time.perf_counter()
         tasks = [asyncio.create_task(_client(http, payload, requests_per_client, latencies, errors, job_ids))
                  for _ in range(clients)]
-        done, pending = await asyncio.wait(tasks, timeout=time_limit_s)
+        _, pending = await asyncio.wait(tasks, timeout=time_limit_s)
         for task in pending:
             task.cancel()
         wall = time.perf_counter() - start

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
-from service_helpers import auth
+
+from tests.service.service_helpers import auth
 
 
 @pytest.fixture(scope="session")
@@ -19,7 +20,8 @@ def make_settings(tmp_path):
     from glmimage.service.settings import Settings
 
     def make(**overrides):
-        values = dict(model="tiny", data_dir=tmp_path / "service", ocr=False, batch_wait_s=0.02, log_json=False)
+        values = {"model": "tiny", "data_dir": tmp_path / "service", "ocr": False, "batch_wait_s": 0.02,
+                  "log_json": False}
         values.update(overrides)
         return Settings(**values)
 

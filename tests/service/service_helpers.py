@@ -1,8 +1,9 @@
-"""Helpers shared by the service tests (imported by name: pytest puts this folder on sys.path)."""
+"""Helpers shared by the service tests."""
 
 from __future__ import annotations
 
 import io
+from typing import Self
 
 import numpy as np
 from PIL import Image
@@ -52,7 +53,7 @@ class LiveServer:
                                                    access_log=False))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
-    def __enter__(self) -> "LiveServer":
+    def __enter__(self) -> Self:
         import time
 
         self.thread.start()
@@ -66,3 +67,48 @@ class LiveServer:
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(30)
+
+
+POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"  # env GLMIMAGE_TEST_POSTGRES overrides
+REDIS_URL = "redis://127.0.0.1:6379/0"  # env GLMIMAGE_TEST_REDIS overrides
+
+
+def fresh_postgres_database():
+    """A generator: yields the SQLAlchemy URL of a new, empty database; drops it afterwards. Fails (never skips)
+    when the server is unreachable: CI provides one."""
+    import os
+    import uuid
+
+    import psycopg
+    import pytest
+
+    admin_url = os.environ.get("GLMIMAGE_TEST_POSTGRES", POSTGRES_ADMIN_URL)
+    try:
+        admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"PostgreSQL is not reachable at {admin_url} ({exc}); these tests need a real server "
+                    "(set GLMIMAGE_TEST_POSTGRES to another admin URL)")
+    name = f"glmimage_test_{uuid.uuid4().hex[:12]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    base = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+    try:
+        yield f"{base}/{name}"
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def redis_or_fail():
+    import os
+
+    import pytest
+    import redis
+
+    url = os.environ.get("GLMIMAGE_TEST_REDIS", REDIS_URL)
+    client = redis.Redis.from_url(url, socket_connect_timeout=5)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"Redis is not reachable at {url} ({exc}); these tests need a real server "
+                    "(set GLMIMAGE_TEST_REDIS to another URL)")
+    return url, client

@@ -8,9 +8,9 @@ import time
 
 import pytest
 from PIL import Image
-from service_helpers import FAST, new_key
 
 from glmimage.service.jsonlog import JsonFormatter
+from tests.service.service_helpers import FAST, new_key
 
 
 def wait(client, headers, job_id, timeout=60):

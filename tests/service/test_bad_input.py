@@ -1,9 +1,10 @@
 """Bad input gets a 4xx with a clear JSON error, never a 500, and leaves nothing behind."""
 
 import pytest
-from service_helpers import FAST, auth, new_key, png_bytes
 
-LIMITS = dict(max_upload_bytes=40_000, max_request_bytes=120_000, max_image_pixels=200 * 200)
+from tests.service.service_helpers import FAST, auth, new_key, png_bytes
+
+LIMITS = {"max_upload_bytes": 40_000, "max_request_bytes": 120_000, "max_image_pixels": 200 * 200}
 
 
 @pytest.fixture
@@ -43,8 +44,9 @@ def test_bad_uploads(api, key):
     check(edit(api, key, [("image", ("t.png", truncated, "image/png"))]), 400, "invalid_image")
     check(edit(api, key, [("image", ("g.gif", png_bytes((32, 32), fmt="GIF"), "image/gif"))]), 400,
           "unsupported_image_format", "GIF")
-    from PIL import Image
     import io
+
+    from PIL import Image
     huge = io.BytesIO()
     Image.new("RGB", (400, 400), "white").save(huge, format="PNG")  # small file, too many pixels
     check(edit(api, key, [("image", ("h.png", huge.getvalue(), "image/png"))]), 413, "image_too_large", "400x400")

@@ -7,7 +7,8 @@ import httpx
 import openai
 import pytest
 from PIL import Image
-from service_helpers import LiveServer, png_bytes
+
+from tests.service.service_helpers import LiveServer, png_bytes
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,8 @@ import time
 
 import numpy as np
 from PIL import Image
-from service_helpers import FAST, png_bytes
+
+from tests.service.service_helpers import FAST, png_bytes
 
 
 def wait_all(client, headers, ids, timeout=60):

@@ -73,7 +73,7 @@ class GovernancePolicy:
     @classmethod
     def from_dict(cls, data: dict) -> GovernancePolicy:
         if not isinstance(data, dict) or not isinstance(data.get("use_cases"), dict):
-            raise ValueError("a governance policy is a mapping with a `use_cases` mapping")
+            raise TypeError("a governance policy is a mapping with a `use_cases` mapping")
         cases = {}
         for name, spec in data["use_cases"].items():
             spec = spec or {}

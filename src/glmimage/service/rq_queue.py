@@ -64,7 +64,7 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
     if engine is None:
         from glmimage.engine import Engine
 
-        engine = Engine.from_pretrained(settings.model)
+        engine = Engine.from_pretrained(settings.resolved_model)
     metrics = Metrics()
     db = Database(settings.resolved_database_url)
     ctx = WorkerContext(db=db, settings=settings, get_engine=lambda: engine, metrics=metrics,

@@ -97,7 +97,7 @@ class SafetyPolicy:
         """`categories: [{name, action, terms, patterns, description}]`; top-level `blocked_terms` and
         `blocked_patterns` are a shorthand for one `blocklist` category."""
         if not isinstance(data, dict):
-            raise ValueError("a safety policy is a mapping with a `categories` list")
+            raise TypeError("a safety policy is a mapping with a `categories` list")
         unknown = set(data) - {"categories", "blocked_terms", "blocked_patterns"}
         if unknown:
             raise ValueError(f"unknown safety policy keys {sorted(unknown)}")

@@ -55,7 +55,7 @@ class EngineSlot:
 
                 self._engine = Engine.from_pretrained(self.model)
                 log.info("model %s loaded", self.model)
-            except Exception as exc:  # noqa: BLE001 - reported by /readyz and by every request
+            except Exception as exc:
                 self.error = f"{type(exc).__name__}: {exc}"
                 log.exception("model %s failed to load", self.model)
             finally:
@@ -120,7 +120,7 @@ class Services:
         self.max_images_per_request = int(max_n)
         self.limiter = RateLimiter()
         self.events = JobEvents()
-        self.engine = EngineSlot(settings.model, engine)
+        self.engine = EngineSlot(settings.resolved_model if engine is None else engine.model_id, engine)
         if text_checker is _DEFAULT_CHECKER:
             text_checker = OcrTextChecker() if settings.ocr else None
         self.worker_context = WorkerContext(
@@ -227,7 +227,7 @@ class Services:
             try:
                 self._recover(stale_before=utcnow() - timedelta(seconds=self.settings.job_lease_s))
                 self._redispatch_queued()
-            except Exception:  # noqa: BLE001 - Redis or the database briefly away; next sweep retries
+            except Exception:
                 log.exception("sweep failed")
 
     def _queue_counts(self) -> dict[str, int]:

@@ -5,24 +5,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 QUEUE_KINDS = ("local", "rq")
-
-
-def _default_model() -> str:
-    # Imported lazily: the engine package pulls in torch, which settings alone must not need.
-    from glmimage.engine import DEFAULT_MODEL
-
-    return DEFAULT_MODEL
 
 
 @dataclass
 class Settings:
     """Everything `glmimage serve` and its workers can be told. Field `x` reads env `GLMIMAGE_X`."""
 
-    model: str = field(default_factory=_default_model)
+    model: str = ""  # preset or model directory; "" = glmimage.engine.DEFAULT_MODEL
     data_dir: Path = Path("runs/service")
     database_url: str = ""  # "" = SQLite file in data_dir; env DATABASE_URL
     queue: str = "local"  # "local": in-process worker thread; "rq": workers on other processes/machines
@@ -72,6 +65,15 @@ class Settings:
             raise ValueError(f"batch_wait_s must not be negative, got {self.batch_wait_s}")
         if self.heartbeat_s >= self.job_lease_s:
             raise ValueError(f"heartbeat_s ({self.heartbeat_s}) must be shorter than job_lease_s ({self.job_lease_s})")
+
+    @property
+    def resolved_model(self) -> str:
+        if self.model:
+            return self.model
+        # Imported here: the engine pulls in torch, which keys and migrations do not need.
+        from glmimage.engine import DEFAULT_MODEL
+
+        return DEFAULT_MODEL
 
     @property
     def resolved_database_url(self) -> str:

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Self
 
 from PIL import Image
 
@@ -101,7 +102,7 @@ class JobRunner:
                 return
             self._fail(jobs[0], "invalid_request", str(exc))
             return
-        except Exception as exc:  # noqa: BLE001 - an engine failure fails the jobs, never the worker
+        except Exception as exc:
             log.exception("engine failed on batch %s", [j.id for j in jobs])
             for job in jobs:
                 self._fail(job, "engine_error", f"{type(exc).__name__}: {exc}")
@@ -114,8 +115,8 @@ class JobRunner:
         engine = self.ctx.get_engine()
         first = jobs[0]
         base_seed = first.seed if first.seed is not None else secrets.randbelow(SEED_RANGE)
-        sampling = dict(width=first.width, height=first.height, steps=first.steps, guidance=first.guidance,
-                        seed=base_seed, num_images=first.num_images)
+        sampling = {"width": first.width, "height": first.height, "steps": first.steps, "guidance": first.guidance,
+                    "seed": base_seed, "num_images": first.num_images}
         if first.kind == "edit":
             refs = self._references(first)
             result = engine.edit(first.prompt.text, refs, **sampling)
@@ -220,7 +221,7 @@ class _Heartbeat:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="glmimage-heartbeat", daemon=True)
 
-    def __enter__(self) -> _Heartbeat:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -233,7 +234,7 @@ class _Heartbeat:
             try:
                 with self._db.session() as session:
                     job_store.heartbeat(session, self._ids, self._worker)
-            except Exception:  # noqa: BLE001 - a missed beat is retried; the lease allows several
+            except Exception:
                 log.exception("heartbeat failed")
 
 
@@ -281,6 +282,6 @@ class LocalWorker:
             try:
                 while not self._stop.is_set() and not self._paused.is_set() and self.runner.run_batch():
                     pass
-            except Exception:  # noqa: BLE001 - e.g. the database is briefly unreachable; try again later
+            except Exception:
                 log.exception("worker loop error")
                 self._stop.wait(self._poll_s)

@@ -9,7 +9,15 @@ from sqlalchemy import func, select
 
 from glmimage.service import jobs as job_store
 from glmimage.service import submission
-from glmimage.service.deps import AnyKey, BaseUrl, EngineDep, GenerateKey, ServicesDep, SessionDep, can_see_all
+from glmimage.service.deps import (
+    AnyKey,
+    BaseUrl,
+    EngineDep,
+    GenerateKey,
+    ServicesDep,
+    SessionDep,
+    can_see_all,
+)
 from glmimage.service.errors import ERROR_RESPONSES
 from glmimage.service.routes.common import visible_generation
 from glmimage.service.schemas import ID_MAX, GenerationList, GenerationOut, RerunRequest

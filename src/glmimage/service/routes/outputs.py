@@ -9,10 +9,36 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from glmimage.service import submission
-from glmimage.service.deps import AnyKey, BaseUrl, EngineDep, GenerateKey, ReviewKey, ServicesDep, SessionDep, can_see_all
+from glmimage.service.deps import (
+    AnyKey,
+    BaseUrl,
+    EngineDep,
+    GenerateKey,
+    ReviewKey,
+    ServicesDep,
+    SessionDep,
+    can_see_all,
+)
 from glmimage.service.errors import ERROR_RESPONSES, ApiError
-from glmimage.service.schemas import ID_MAX, EditOutputRequest, GenerationOut, GenerationParams, OutputList, OutputOut, ReviewRequest
-from glmimage.service.tables import APPROVED, NEEDS_REVIEW, REJECTED, ApiKey, Asset, Generation, Output, utcnow
+from glmimage.service.schemas import (
+    ID_MAX,
+    EditOutputRequest,
+    GenerationOut,
+    GenerationParams,
+    OutputList,
+    OutputOut,
+    ReviewRequest,
+)
+from glmimage.service.tables import (
+    APPROVED,
+    NEEDS_REVIEW,
+    REJECTED,
+    ApiKey,
+    Asset,
+    Generation,
+    Output,
+    utcnow,
+)
 from glmimage.service.views import generation_out, load_generation, output_out
 
 router = APIRouter(tags=["registry"], responses=ERROR_RESPONSES)
