@@ -4,7 +4,6 @@ run, and the one that was running is retried."""
 import time
 
 import httpx
-
 from benchmarks.load_test import ServerProcess
 
 
