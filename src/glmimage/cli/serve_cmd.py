@@ -84,14 +84,30 @@ def run_worker(args) -> int:
     return 0
 
 
+def _database(settings):
+    """The database, migrated; unreachable servers become one clear line instead of a traceback."""
+    from sqlalchemy.exc import OperationalError
+
+    from glmimage.errors import InputError
+    from glmimage.service.db import Database, safe_url
+
+    db = Database(settings.resolved_database_url)
+    try:
+        db.migrate()
+    except OperationalError as exc:
+        db.dispose()
+        raise InputError(f"cannot use the database at {safe_url(db.url)}: {str(exc.orig).strip()}") from None
+    return db
+
+
 def run_create_key(args) -> int:
+    import sys
+
     from glmimage.errors import InputError
     from glmimage.service.auth import create_key
-    from glmimage.service.db import Database
 
     settings = _settings(args)
-    db = Database(settings.resolved_database_url)
-    db.migrate()
+    db = _database(settings)
     try:
         with db.session() as session:
             key, secret = create_key(
@@ -104,17 +120,11 @@ def run_create_key(args) -> int:
     finally:
         db.dispose()
     print(secret)
-    import sys
-
     print(f"key {args.name!r} with roles {roles}; shown once, stored hashed", file=sys.stderr)
     return 0
 
 
 def run_migrate(args) -> int:
-    from glmimage.service.db import Database
-
-    db = Database(_settings(args).resolved_database_url)
-    db.migrate()
-    db.dispose()
+    _database(_settings(args)).dispose()
     print("database schema is up to date")
     return 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
@@ -42,10 +44,9 @@ def metrics(services: ServicesDep) -> Response:
     return Response(services.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
-@router.get("/v1/config", response_model=ServiceConfig)
-def config(services: ServicesDep, engine: EngineDep) -> ServiceConfig:
-    """What a client needs to build a valid request (no key needed)."""
-    s, limits = services.settings, engine.limits
+@lru_cache(maxsize=8)
+def size_presets(limits) -> tuple[SizePreset, ...]:
+    """The aspect presets this model can honour, as sizes (a search over valid sizes: computed once)."""
     presets = [SizePreset(name="default", size=f"{limits.default_width}x{limits.default_height}")]
     for name in ASPECT_PRESETS:
         try:
@@ -53,6 +54,14 @@ def config(services: ServicesDep, engine: EngineDep) -> ServiceConfig:
         except ValueError:  # an aspect this model's side limits cannot reach
             continue
         presets.append(SizePreset(name=name, size=f"{w}x{h}"))
+    return tuple(presets)
+
+
+@router.get("/v1/config", response_model=ServiceConfig)
+def config(services: ServicesDep, engine: EngineDep) -> ServiceConfig:
+    """What a client needs to build a valid request (no key needed)."""
+    s, limits = services.settings, engine.limits
+    presets = list(size_presets(limits))
     return ServiceConfig(
         model_id=engine.model_id, min_side=limits.min_side, max_side=limits.max_side, multiple=limits.multiple,
         default_size=f"{limits.default_width}x{limits.default_height}", size_presets=presets,
