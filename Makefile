@@ -10,6 +10,8 @@ OUT ?= outputs/demo.png
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
+	# Debian's Chromium for the web UI's browser test (Playwright's own browser download can't work offline).
+	command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 	python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	# CPU build of torch from the machine's local wheel first, so nothing pulls a CUDA build.
