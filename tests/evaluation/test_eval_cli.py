@@ -21,7 +21,9 @@ def test_ground_truth_run_writes_every_output(tmp_path, capsys):
     assert first["words"] and first["ocr_lines"] and "objects" in first
     summary = (out / "summary.md").read_text()
     assert "| all | 2 | 1.000 | 1.000" in summary
-    assert Image.open(out / "grid.png").width > 256 and Image.open(out / "edit_grid.png").height > 100
+    grid = Image.open(out / "grid.png").convert("RGB")
+    assert grid.width > 256 and Image.open(out / "edit_grid.png").height > 100
+    assert grid.crop((4, 4, 260, 260)).getextrema() != ((255, 255), (255, 255), (255, 255))  # the output is drawn
 
 
 def test_model_directory_is_evaluated(tmp_path, capsys):

@@ -68,7 +68,8 @@ def score_t2i(sample: Sample, image: Image.Image, ocr_config: OcrConfig | None =
     read = [line.text for line in lines]
     return T2IRecord(
         sample.key, sample.kind, sample.prompt, gt_texts, lines, score_texts(gt_texts, read),
-        mean_ocr_reward(gt_texts, read), check_objects(image, sample.objects, detector), 0.0, image,
+        mean_ocr_reward(gt_texts, read), check_objects(image, sample.objects, detector), render_seconds=0.0,
+        image=image,
     )
 
 
