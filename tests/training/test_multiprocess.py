@@ -33,7 +33,7 @@ def test_two_processes_train_checkpoint_and_resume_with_one(tiny_dir, tmp_path):
     for item in overrides:
         cmd += ["--set", item]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
 
     checkpoint = common.latest_checkpoint(out)

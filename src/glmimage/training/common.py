@@ -9,8 +9,8 @@ official layout: the updated component and the others unchanged) and `metrics.js
 
 from __future__ import annotations
 
+import contextlib
 import csv
-import dataclasses
 import hashlib
 import json
 import math
@@ -187,7 +187,8 @@ class Run:
     out: Path
     start_step: int = 0
     data_offset: int = 0  # stream position at step 0 (non-zero only after resuming with another world size)
-    checkpointed: list = field(default_factory=list)  # objects saved with register_for_checkpointing
+    bar: Any = None  # the progress bar (main process)
+    pending: dict = field(default_factory=dict)  # scalars since the last log line: name -> (sum, count)
 
     @property
     def main(self) -> bool:
@@ -301,7 +302,7 @@ def optimizer_step(run: Run, loss: torch.Tensor, opt, sched, params, ema=None) -
 def train_steps(run: Run) -> Iterator[tuple[int, torch.Generator]]:
     """Steps start_step..steps-1 with the progress bar (loss and ETA, main process only) and per-step seeding."""
     bar = tqdm(total=run.cfg.steps, initial=run.start_step, desc=run.stage, disable=not run.main, dynamic_ncols=True)
-    run._bar = bar
+    run.bar = bar
     try:
         for step in range(run.start_step, run.cfg.steps):
             yield step, seed_step(run.cfg.seed, step, run.rank)
@@ -312,19 +313,21 @@ def train_steps(run: Run) -> Iterator[tuple[int, torch.Generator]]:
 
 # -- logging --------------------------------------------------------------------------------------------------
 def log_scalars(run: Run, step: int, values: dict[str, float]) -> None:
-    """Average the scalars over processes; the main process appends them to log.csv and shows loss on the bar."""
-    names = sorted(values)
-    tensor = torch.tensor([float(values[n]) for n in names], device=run.device)
-    tensor = run.accelerator.reduce(tensor, reduction="mean")
-    if not run.main:
-        return
-    row_values = dict(zip(names, tensor.tolist()))
-    bar = getattr(run, "_bar", None)
-    if bar is not None and "loss" in row_values:
-        bar.set_postfix(loss=f"{row_values['loss']:.4f}", refresh=False)
+    """Accumulate the step's scalars; every `log_every` steps the means over the interval, averaged over processes,
+    go to log.csv (main process). The bar shows the latest local loss."""
+    if run.bar is not None and "loss" in values:
+        run.bar.set_postfix(loss=f"{values['loss']:.4f}", refresh=False)
+    for name, value in values.items():
+        total, count = run.pending.get(name, (0.0, 0))
+        run.pending[name] = (total + float(value), count + 1)
     if step % run.cfg.log_every and step != run.cfg.steps:
         return
-    append_log(run.log_path(), step, row_values)
+    names = sorted(run.pending)
+    means = torch.tensor([run.pending[n][0] / run.pending[n][1] for n in names], device=run.device)
+    means = run.accelerator.reduce(means, reduction="mean")
+    run.pending.clear()
+    if run.main:
+        append_log(run.log_path(), step, dict(zip(names, means.tolist())))
 
 
 def append_log(path: Path, step: int, values: dict[str, float]) -> None:
@@ -446,15 +449,15 @@ def should_save(run: Run, step: int) -> bool:
 
 
 # -- model directories ----------------------------------------------------------------------------------------
-def load_pipeline(cfg):
+def load_pipeline(cfg, dtype: torch.dtype = torch.float32):
     """The pipeline a stage starts from: `init` (a model directory in the official layout) or fresh preset weights."""
     from glmimage.models.build import build_pipeline
     from glmimage.models.load import load_model_dir
     from glmimage.models.presets import get_preset
 
     if cfg.init is None:
-        return build_pipeline(get_preset(cfg.preset), seed=cfg.seed)
-    return load_model_dir(cfg.init).pipe
+        return build_pipeline(get_preset(cfg.preset), seed=cfg.seed, dtype=dtype)
+    return load_model_dir(cfg.init, dtype).pipe
 
 
 def training_history(cfg) -> list[dict]:
@@ -502,24 +505,19 @@ def record_metrics(run: Run, metrics: dict) -> None:
     run.accelerator.wait_for_everyone()
 
 
+@contextlib.contextmanager
 def with_ema_weights(ema, params):
-    """Context manager: the EMA weights in place of the live ones (for export), restored afterwards."""
-    import contextlib
-
-    @contextlib.contextmanager
-    def swap():
-        if ema is None:
-            yield
-            return
-        params_list = [p for p in params if p.requires_grad]
-        ema.store(params_list)
-        ema.copy_to(params_list)
-        try:
-            yield
-        finally:
-            ema.restore(params_list)
-
-    return swap()
+    """The EMA weights in place of the live ones (for export and evaluation), restored afterwards."""
+    if ema is None:
+        yield
+        return
+    params = [p for p in params if p.requires_grad]
+    ema.store(params)
+    ema.copy_to(params)
+    try:
+        yield
+    finally:
+        ema.restore(params)
 
 
 def stage_cli(stage: str, config_cls, train_fn, argv: list[str] | None = None) -> int:
@@ -551,6 +549,3 @@ def config_from_args(config_cls, args):
         overrides["resume"] = True
     return load_config(config_cls, args.config, overrides)
 
-
-def replace_config(cfg, **changes):
-    return dataclasses.replace(cfg, **changes)

@@ -12,9 +12,17 @@ import torch
 
 from glmimage.engine.decoder import vae_stats
 from glmimage.engine.planner import reference_tokens, target_grids
-from glmimage.training.cache import EncodedSet, fingerprint
 from glmimage.models.presets import get_preset
-from glmimage.training.data import TrainItem, dataset_index, make_world, stream_slot, vae_pixels, vq_codes, world_item
+from glmimage.training.cache import EncodedSet, fingerprint
+from glmimage.training.data import (
+    TrainItem,
+    dataset_index,
+    make_world,
+    stream_slot,
+    vae_pixels,
+    vq_codes,
+    world_item,
+)
 
 KINDS = ("t2i", "edit")
 

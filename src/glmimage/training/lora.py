@@ -32,6 +32,7 @@ from glmimage.training.planner import build_sequence, collate, freeze_tokenizer,
 TARGETS = ("decoder", "planner")
 PIPE_ATTR = {"decoder": "transformer", "planner": "vision_language_encoder"}  # the pipeline component of a target
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+BASE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 ADAPTERS_DIR = "adapters"
 
 
@@ -49,6 +50,7 @@ class LoraTrainConfig(common.RunConfig):
     glyph_drop: float = 0.1
     loss_space: str = "velocity"
     merge: bool = False  # also write the merged weights as a complete model directory
+    base_dtype: str = "float32"  # the frozen weights; bfloat16 halves memory for the official model (adapters: fp32)
     eval_steps: int = 4
     eval_guidance: float = 1.5
 
@@ -62,6 +64,8 @@ class LoraTrainConfig(common.RunConfig):
             raise InputError("rank must be >= 1, alpha > 0 and dropout in [0, 1)")
         if not self.data_dir:
             raise InputError("data_dir is required: a folder of images with same-name .txt captions")
+        if self.base_dtype not in BASE_DTYPES:
+            raise InputError(f"base_dtype must be one of {sorted(BASE_DTYPES)}, got {self.base_dtype!r}")
         if self.loss_space not in ("velocity", "x0"):
             raise InputError(f"loss_space must be 'velocity' or 'x0', got {self.loss_space!r}")
 
@@ -167,7 +171,7 @@ def evaluate(run: common.Run, pipe, items: list[TrainItem]) -> dict:
 
 def train(cfg: LoraTrainConfig) -> Path:
     run = common.start_run("lora", cfg)
-    pipe = common.load_pipeline(cfg)
+    pipe = common.load_pipeline(cfg, BASE_DTYPES[cfg.base_dtype])
     items = read_folder(cfg.data_dir, cfg.image_size)
     for frozen in (pipe.vae, pipe.text_encoder, pipe.transformer, pipe.vision_language_encoder):
         frozen.requires_grad_(False).eval()

@@ -121,7 +121,7 @@ def evaluate(run: common.Run, pipe) -> dict:
     for kind in kinds:
         items = [encode_codes(pipe, world_item(world, kind, i, limits)) for i in range(cfg.eval_samples)]
         batch = collate([build_sequence(planner, processor, it) for it in items], planner.config.text_config.pad_token_id)
-        loss, parts = planner_loss(planner, batch, planner.device)
+        _, parts = planner_loss(planner, batch, planner.device)
         metrics[f"val_loss_{kind}"], metrics[f"val_token_accuracy_{kind}"] = parts["loss"], parts["token_accuracy"]
     metrics["chance_accuracy"] = 1 / planner.config.vq_config.num_embeddings
     return metrics

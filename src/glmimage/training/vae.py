@@ -15,7 +15,6 @@ import sys
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from glmimage.errors import InputError
 from glmimage.training import common
