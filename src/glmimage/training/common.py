@@ -407,7 +407,7 @@ def latest_checkpoint(out: Path) -> Path | None:
     return dirs[-1] if dirs else None
 
 
-def save_checkpoint(run: Run, step: int, extra: dict | None = None) -> Path:
+def save_checkpoint(run: Run, step: int) -> Path:
     """Models, optimizer, schedule, EMA and RNG states (accelerate), plus step, data position and config."""
     path = run.out / "checkpoints" / f"{CHECKPOINT_PREFIX}{step:08d}"
     run.accelerator.save_state(str(path))
@@ -415,7 +415,7 @@ def save_checkpoint(run: Run, step: int, extra: dict | None = None) -> Path:
         state = {
             "stage": run.stage, "step": step, "world_size": run.world_size, "batch_size": run.cfg.batch_size,
             "data_position": run.data_offset + step * run.world_size * run.cfg.batch_size,
-            "config": config_dict(run.cfg), **(extra or {}),
+            "config": config_dict(run.cfg),
         }
         (path / STATE_FILE).write_text(json.dumps(state, indent=2))  # written last: marks the checkpoint complete
         for old in checkpoint_dirs(run.out)[: -run.cfg.keep_checkpoints]:
@@ -523,11 +523,18 @@ def with_ema_weights(ema, params):
 def stage_cli(stage: str, config_cls, train_fn, argv: list[str] | None = None) -> int:
     """`python -m glmimage.training.<stage> --config X [--resume] [--out DIR] [--set k=v ...]` (for accelerate launch)."""
     import argparse
+    import sys
+
+    from glmimage.errors import GlmImageError
 
     parser = argparse.ArgumentParser(prog=f"glmimage.training.{stage}")
     add_run_arguments(parser)
     args = parser.parse_args(argv)
-    train_fn(config_from_args(config_cls, args))
+    try:
+        train_fn(config_from_args(config_cls, args))
+    except GlmImageError as exc:  # one line, as the glmimage CLI prints it
+        print(f"glmimage.training.{stage}: error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

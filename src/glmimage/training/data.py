@@ -1,9 +1,9 @@
 """Training data from the synthetic world, addressed by stream position so the order is a function of the step.
 
-Position p of the train stream is world sample p (text-to-image) or, for a share `edit_fraction` of positions,
-world edit sample p. The world renders sample i as a pure function of (seed, split, i), so every process and every
-resumed run sees exactly the same data at the same step, and processes read disjoint positions
-(`Run.positions`). Images are square (`image_size`): a batch stacks them without padding.
+Position p of the train stream is the next text-to-image sample or, for a share `edit_fraction` of positions, the
+next image-to-image sample (`stream_slot`). The world renders sample i as a pure function of (seed, split, i), so
+every process and every resumed run sees exactly the same data at the same step, and processes read disjoint
+positions (`Run.positions`). Images are square (`image_size`): a batch stacks them without padding.
 
 The planner and the tokenizer read images through the vision processor's geometry (grid = side / 32: the
 processor halves the image, then 16-pixel patches), the decoder through the VAE (8x) and its 1/16 DiT grid.
@@ -19,7 +19,7 @@ from PIL import Image
 
 from glmimage.data import World, WorldConfig
 from glmimage.engine.references import fit_reference
-from glmimage.prompts.glyph_text import extract_glyph_texts
+from glmimage.training.common import derived_seed
 
 VQ_PATCH = 16  # vision patch (preset patch_size); the planner's grid is side/32 because the processor halves first
 
@@ -54,8 +54,6 @@ def dataset_index(ordinal: int, size: int, seed: int) -> int:
 
 @functools.lru_cache(maxsize=4)
 def _epoch_order(size: int, seed: int, epoch: int) -> list[int]:
-    from glmimage.training.common import derived_seed
-
     gen = torch.Generator().manual_seed(derived_seed(seed, "epoch", epoch))
     return torch.randperm(size, generator=gen).tolist()
 
@@ -68,15 +66,6 @@ class TrainItem:
     image: Image.Image  # the target
     references: list[Image.Image]  # empty for text-to-image; fitted to valid sizes as the engine fits them
     texts: list[str]  # ground-truth texts visible in the target (for OCR metrics)
-
-    @property
-    def glyph_texts(self) -> list[str]:
-        return extract_glyph_texts(self.prompt)
-
-    @property
-    def signature(self) -> tuple:
-        """Items with equal signatures batch together (same target size, same reference sizes)."""
-        return (self.image.size, tuple(r.size for r in self.references))
 
 
 def world_item(world: World, kind: str, index: int, limits=None) -> TrainItem:

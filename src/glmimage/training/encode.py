@@ -24,8 +24,6 @@ from glmimage.training.data import (
     world_item,
 )
 
-KINDS = ("t2i", "edit")
-
 
 @torch.no_grad()
 def encode_latents(pipe, images) -> list[torch.Tensor]:
@@ -49,8 +47,8 @@ def encode_codes(pipe, item: TrainItem) -> dict:
     if item.references:
         inputs = image_processor(images=item.references, return_tensors="pt")
         grids = inputs["image_grid_thw"]
-        out["ref_codes"] = reference_tokens(planner, inputs["pixel_values"].to(planner.device), grids.to(planner.device))
-        out["ref_codes"] = [c.cpu() for c in out["ref_codes"]]
+        codes = reference_tokens(planner, inputs["pixel_values"].to(planner.device), grids.to(planner.device))
+        out["ref_codes"] = [c.cpu() for c in codes]
         out["ref_grids"] = [[int(g[1]), int(g[2])] for g in grids]
         out["ref_sizes"] = [list(r.size) for r in item.references]
     else:
@@ -81,7 +79,6 @@ def code_set(run, pipe, kind: str, size: int, limits) -> EncodedSet:
 
     key = fingerprint("codes", kind, cfg.image_size, cfg.world_seed, limits, modules=(model.visual, model.vqmodel))
     return EncodedSet(run, f"codes-{kind}", key, size, cfg.cache_shard_size, cfg.cache_dir, encode).build()
-
 
 
 class StreamData:

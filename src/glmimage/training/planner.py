@@ -30,7 +30,7 @@ IGNORE = -100
 
 @dataclass
 class PlannerTrainConfig(common.DataConfig):
-    pass
+    """The shared run and data fields are all the planner needs: its recipe has no knobs of its own."""
 
 
 @dataclass
