@@ -16,6 +16,9 @@ def test_bench_runs_both_engines_and_checks_agreement(tiny_dir, tmp_path):
     assert report["approximations"][0]["engine"] == "glmimage[half-steps]"
     limit = report["physical_limit"]
     assert limit["gflops_per_image"]["decoder"] > 0 and 0 < limit["fraction_of_limit"]["decoder"] < 1
+    assert set(report["memory_modes"]) == {"kept", "sequential"}
+    official = report["official_weight_memory_gb"]
+    assert 30 < official["kept"] < 40 and official["sequential"] < official["kept"]
     assert (tmp_path / "bench.md").read_text() == markdown(report)
 
 

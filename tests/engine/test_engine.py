@@ -155,3 +155,14 @@ def test_approximate_options_run_and_stay_close(tiny_dir):
         EngineOptions(planner="turbo")
     with pytest.raises(ValueError, match="num_threads"):
         EngineOptions(num_threads=0)
+
+
+def test_sequential_loading_gives_the_same_images(tiny_dir):
+    kept = Engine.from_pretrained(str(tiny_dir))
+    sequential = Engine.from_pretrained(str(tiny_dir), sequential=True)
+    assert sequential.pipe.transformer is None and sequential.pipe.vision_language_encoder is None
+    ref = Image.new("RGB", (64, 64), (200, 40, 40))
+    for run in (lambda e: e.generate('a card "TEA"', width=64, height=64, steps=2, seed=3, output_type="np"),
+                lambda e: e.edit("make it blue", images=[ref], steps=2, seed=3, output_type="np")):
+        a, b = run(kept), run(sequential)
+        assert np.array_equal(a.images[0], b.images[0])

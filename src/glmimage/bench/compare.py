@@ -112,6 +112,30 @@ def physical_limit(engine: Engine, cfg: BenchConfig) -> dict:
             "ideal_seconds": {k: v / peak for k, v in flops.items()}}
 
 
+def measure_memory_modes(path: Path, cfg: BenchConfig) -> dict:
+    """Peak resident memory of loading the model and making one image, all components kept vs loaded per stage."""
+    result = {}
+    for mode, sequential in (("kept", False), ("sequential", True)):
+        with PeakMemory() as memory:
+            engine = Engine(load_model(path, sequential=sequential))
+            engine.generate(cfg.prompt, width=cfg.width, height=cfg.height, steps=2, seed=cfg.seed)
+            del engine
+        result[mode] = memory.peak_bytes / 2**20
+    return result
+
+
+def official_weight_memory() -> dict:
+    """bf16 weight memory of the official model (computed from its configuration, not measured): everything
+    resident vs the largest stage when components are loaded per stage."""
+    from glmimage.models.params import parameter_counts
+
+    c = parameter_counts(PRESETS["official"])
+    gb = 2 / 1e9
+    stages = {"planner": c["planner"], "decoder": c["glyph_encoder"] + c["decoder"] + c["vae"], "vae": c["vae"]}
+    return {"kept": c["total"] * gb, "sequential": max(stages.values()) * gb,
+            "stages": {k: v * gb for k, v in stages.items()}}
+
+
 def run_bench(cfg: BenchConfig, out_dir: Path, progress=print) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp, torch_threads(cfg.num_threads):
@@ -149,6 +173,7 @@ def run_bench(cfg: BenchConfig, out_dir: Path, progress=print) -> dict:
             approx_rows.append(row)
 
         limit = physical_limit(ours, cfg)
+        memory_modes = measure_memory_modes(path, cfg)
 
     ref_by_batch = {r["batch"]: r for r in rows if r["engine"] == "reference"}
     for r in rows + approx_rows:
@@ -162,7 +187,8 @@ def run_bench(cfg: BenchConfig, out_dir: Path, progress=print) -> dict:
         "vae": limit["ideal_seconds"]["vae"] / ours_b1["vae_seconds"],
     }
     report = {"config": asdict(cfg), "threads": cfg.num_threads or torch.get_num_threads(), "rows": rows,
-              "approximations": approx_rows, "max_abs_diff_vs_reference": agreement, "physical_limit": limit}
+              "approximations": approx_rows, "max_abs_diff_vs_reference": agreement, "physical_limit": limit,
+              "memory_modes": memory_modes, "official_weight_memory_gb": official_weight_memory()}
     (out_dir / "bench.json").write_text(json.dumps(report, indent=2))
     (out_dir / "bench.md").write_text(markdown(report))
     return report
@@ -184,4 +210,9 @@ def markdown(report: dict) -> str:
     lines += ["", f"Physical limit: measured matmul ceiling {lim['peak_matmul_gflops']:.0f} GFLOP/s; per image "
               + ", ".join(f"{k} {v:.2f} GFLOP ({lim['fraction_of_limit'][k]:.1%} of the limit)"
                           for k, v in lim["gflops_per_image"].items())]
+    mem = report["memory_modes"]
+    off = report["official_weight_memory_gb"]
+    lines += ["", f"Memory: load + one image, all components kept {mem['kept']:.0f} MB, loaded per stage "
+              f"(sequential) {mem['sequential']:.0f} MB. Official model bf16 weights (computed): "
+              f"kept {off['kept']:.1f} GB, sequential {off['sequential']:.1f} GB (largest stage)."]
     return "\n".join(lines) + "\n"

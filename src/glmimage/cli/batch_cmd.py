@@ -9,7 +9,7 @@ from glmimage.cli.brief_cmd import add_planner_args, make_planner_from_args
 
 
 def register(subparsers) -> None:
-    from glmimage.engine import DEFAULT_MODEL
+    from glmimage.defaults import DEFAULT_MODEL
 
     batch = subparsers.add_parser("batch", help="run a batch of briefs x variants")
     sub = batch.add_subparsers(dest="batch_command", required=True)

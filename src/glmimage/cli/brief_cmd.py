@@ -27,7 +27,7 @@ def make_planner_from_args(args):
 
 
 def register(subparsers) -> None:
-    from glmimage.engine import DEFAULT_MODEL
+    from glmimage.defaults import DEFAULT_MODEL
 
     brief = subparsers.add_parser("brief", help="compile briefs, expand requests, render templates, check brands")
     sub = brief.add_subparsers(dest="brief_command", required=True)

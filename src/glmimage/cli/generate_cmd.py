@@ -19,7 +19,7 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def _sampling_args(p: argparse.ArgumentParser) -> None:
-    from glmimage.engine import DEFAULT_MODEL
+    from glmimage.defaults import DEFAULT_MODEL
 
     p.add_argument("prompt", help='the prompt; quote the text to render, e.g. \'a poster titled "SALE"\'')
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"preset name or model directory (default: {DEFAULT_MODEL})")
@@ -47,7 +47,7 @@ def register(subparsers) -> None:
     edit.set_defaults(func=run_edit)
 
     info = subparsers.add_parser("info", help="what a model is: components, parameters, limits")
-    from glmimage.engine import DEFAULT_MODEL
+    from glmimage.defaults import DEFAULT_MODEL
 
     info.add_argument("--model", default=DEFAULT_MODEL)
     info.add_argument("--json", action="store_true")

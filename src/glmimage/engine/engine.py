@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import gc
 import threading
 import time
 
@@ -23,11 +24,11 @@ from glmimage.engine.plan import Plan
 from glmimage.engine.planner import make_plan
 from glmimage.engine.references import MAX_REFERENCES, check_size, fit_reference, load_reference, snap_size
 from glmimage.engine.results import GenerationResult
+from glmimage.defaults import DEFAULT_MODEL
 from glmimage.errors import InputError
-from glmimage.models.load import LoadedModel, load_model
+from glmimage.models.load import HEAVY_COMPONENTS, LoadedModel, load_component, load_model
 from glmimage.prompts.glyph_text import extract_glyph_texts
 
-DEFAULT_MODEL = "tiny"  # becomes "nano" once trained weights ship (see README, "State of the default model")
 MAX_PROMPT_CHARS = 4000
 MAX_IMAGES = 16
 MAX_STEPS = 200
@@ -42,18 +43,41 @@ class Engine:
         self.pipe = model.pipe.to(device)
         self.device = torch.device(device)
         self.max_batch = max_batch
-        install_masked_attention(self.pipe.transformer)
-        if self.options.decoder_dtype == "bfloat16":  # approximate: the planner stays in its own precision
-            for part in (self.pipe.transformer, self.pipe.vae, self.pipe.text_encoder):
-                part.to(torch.bfloat16)
-        if self.options.step_cache_threshold is not None:
-            enable_step_cache(self.pipe.transformer, self.options.step_cache_threshold)
+        if not model.sequential:
+            for name in HEAVY_COMPONENTS:
+                self._prepare(name, getattr(self.pipe, name))
         self._lock = threading.RLock()  # the planner keeps per-call state on the module: one call at a time
 
     @classmethod
     def from_pretrained(cls, name_or_path: str = DEFAULT_MODEL, device: str = "cpu",
-                        dtype: torch.dtype = torch.float32, **kwargs) -> "Engine":
-        return cls(load_model(name_or_path, dtype), device=device, **kwargs)
+                        dtype: torch.dtype = torch.float32, sequential: bool = False, **kwargs) -> "Engine":
+        """`sequential=True`: load each heavy component only for its stage (peak memory = the largest stage)."""
+        return cls(load_model(name_or_path, dtype, sequential), device=device, **kwargs)
+
+    # -- components -----------------------------------------------------------------------------------------
+    def _prepare(self, name: str, module):
+        """What the engine does to a component once: masked attention, and the opt-in approximations."""
+        if name == "transformer":
+            install_masked_attention(module)
+            if self.options.step_cache_threshold is not None:
+                enable_step_cache(module, self.options.step_cache_threshold)
+        if self.options.decoder_dtype == "bfloat16" and name in ("transformer", "vae", "text_encoder"):
+            module.to(torch.bfloat16)  # approximate: the planner stays in its own precision
+        return module.to(self.device)
+
+    @contextlib.contextmanager
+    def _using(self, *names: str):
+        """The named heavy components: kept ones as they are, or (sequential loading) read from the model
+        directory for this stage and released after it."""
+        if not self.model.sequential:
+            yield tuple(getattr(self.pipe, name) for name in names)
+            return
+        modules = tuple(self._prepare(n, load_component(self.model.path, n, self.model.dtype)) for n in names)
+        try:
+            yield modules
+        finally:
+            del modules
+            gc.collect()
 
     # -- properties -----------------------------------------------------------------------------------------
     @property
@@ -66,7 +90,7 @@ class Engine:
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.pipe.transformer.dtype
+        return torch.bfloat16 if self.options.decoder_dtype == "bfloat16" else self.model.dtype
 
     # -- validation -----------------------------------------------------------------------------------------
     def _check_prompt(self, prompt) -> str:
@@ -115,10 +139,9 @@ class Engine:
         if refs and (width is None and height is None):
             width, height = snap_size(refs[0].width, refs[0].height, self.limits)
         width, height = self._size(width, height)
-        with self._lock, torch_threads(self.options.num_threads):
-            return make_plan(self.pipe.vision_language_encoder, self.pipe.processor, prompt, width, height, seed,
-                             references=refs, model_id=self.model_id, progress=progress,
-                             sampler=self.options.planner)
+        with self._lock, torch_threads(self.options.num_threads), self._using("vision_language_encoder") as (planner,):
+            return make_plan(planner, self.pipe.processor, prompt, width, height, seed, references=refs,
+                             model_id=self.model_id, progress=progress, sampler=self.options.planner)
 
     # -- decoder --------------------------------------------------------------------------------------------
     def decode(self, plans: Plan | list[Plan], seed: int = 0, steps: int | None = None,
@@ -151,43 +174,47 @@ class Engine:
         plans = [p for p, _ in group]
         start = time.perf_counter()
         # 1. Glyph embeddings, once per distinct prompt
-        cache: dict[str, torch.Tensor] = {}
-        for p in plans:
-            if p.prompt not in cache:
-                cache[p.prompt] = encode_glyph_text(extract_glyph_texts(p.prompt), pipe.tokenizer, pipe.text_encoder).to(dtype)
-        glyphs = [cache[p.prompt] for p in plans]
-        empty = encode_glyph_text([], pipe.tokenizer, pipe.text_encoder).to(dtype)
-        # 2. Reference keys/values, once per distinct plan
-        unique = list({id(p): p for p in plans}.values())
-        with self._step_cache_context("references"):
-            kv_cache = write_reference_cache(pipe.transformer, pipe.vae, pipe.image_processor, unique, dtype)
-        rows = torch.tensor([unique.index(p) for p in plans]) if kv_cache is not None else None
-        # 3. Noise and prior codes
-        latents = initial_latents(plans, [s for _, s in group], pipe.transformer.config.in_channels,
-                                  pipe.vae_scale_factor, device, dtype)
-        prior = torch.stack([p.upsampled_target() for p in plans]).to(device)
-        # 4. Denoise with a private scheduler (it keeps a step index)
-        scheduler = copy.deepcopy(pipe.scheduler)
-        with self._step_cache_context("decode"):
-            latents = denoise(pipe.transformer, scheduler, latents, prior, glyphs, empty, guidance, steps,
-                              image_size=(plans[0].height, plans[0].width), kv_cache=kv_cache,
-                              reference_rows=rows, progress=progress)
-        if self.options.step_cache_threshold is not None:
-            pipe.transformer._reset_stateful_cache()  # the next batch starts from a full forward
+        with self._using("text_encoder") as (text_encoder,):
+            cache: dict[str, torch.Tensor] = {}
+            for p in plans:
+                if p.prompt not in cache:
+                    texts = extract_glyph_texts(p.prompt)
+                    cache[p.prompt] = encode_glyph_text(texts, pipe.tokenizer, text_encoder).to(dtype)
+            glyphs = [cache[p.prompt] for p in plans]
+            empty = encode_glyph_text([], pipe.tokenizer, text_encoder).to(dtype)
+        with self._using("transformer", "vae") as (transformer, vae):
+            # 2. Reference keys/values, once per distinct plan
+            unique = list({id(p): p for p in plans}.values())
+            with self._step_cache_context(transformer, "references"):
+                kv_cache = write_reference_cache(transformer, vae, pipe.image_processor, unique, dtype)
+            rows = torch.tensor([unique.index(p) for p in plans]) if kv_cache is not None else None
+            # 3. Noise and prior codes
+            latents = initial_latents(plans, [s for _, s in group], transformer.config.in_channels,
+                                      pipe.vae_scale_factor, device, dtype)
+            prior = torch.stack([p.upsampled_target() for p in plans]).to(device)
+            # 4. Denoise with a private scheduler (it keeps a step index)
+            scheduler = copy.deepcopy(pipe.scheduler)
+            with self._step_cache_context(transformer, "decode"):
+                latents = denoise(transformer, scheduler, latents, prior, glyphs, empty, guidance, steps,
+                                  image_size=(plans[0].height, plans[0].width), kv_cache=kv_cache,
+                                  reference_rows=rows, progress=progress)
+            if self.options.step_cache_threshold is not None:
+                transformer._reset_stateful_cache()  # the next batch starts from a full forward
+            del kv_cache
         t_dec = time.perf_counter() - start
         # 5. VAE decode
         start = time.perf_counter()
-        with torch.no_grad():
-            mean, std = vae_stats(pipe.vae, device, pipe.vae.dtype)
-            pixels = pipe.vae.decode(latents.to(pipe.vae.dtype) * std + mean, return_dict=False)[0]
-        images = list(pipe.image_processor.postprocess(pixels, output_type=output_type))
+        with torch.no_grad(), self._using("vae") as (vae,):
+            mean, std = vae_stats(vae, device, vae.dtype)
+            pixels = vae.decode(latents.to(vae.dtype) * std + mean, return_dict=False)[0]
+        images = list(pipe.image_processor.postprocess(pixels.float(), output_type=output_type))
         return images, t_dec, time.perf_counter() - start
 
-    def _step_cache_context(self, name: str):
+    def _step_cache_context(self, transformer, name: str):
         """First Block Cache keeps its state per named context; without the option, nothing to do."""
         if self.options.step_cache_threshold is None:
             return contextlib.nullcontext()
-        return self.pipe.transformer.cache_context(name)
+        return transformer.cache_context(name)
 
     def _metadata(self, plan: Plan, seed: int, steps: int, guidance: float, t_dec: float, t_vae: float) -> dict:
         return {

@@ -22,6 +22,9 @@ WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 COMPONENTS = ("tokenizer", "processor", "text_encoder", "vision_language_encoder", "vae", "transformer", "scheduler")
 
 
+HEAVY_COMPONENTS = ("vision_language_encoder", "text_encoder", "transformer", "vae")
+
+
 @dataclass
 class LoadedModel:
     pipe: GlmImagePipeline  # the library's component container (we call its parts, not its __call__)
@@ -29,6 +32,22 @@ class LoadedModel:
     limits: SizeLimits
     default_steps: int
     default_guidance: float
+    path: Path | None = None  # the directory, when the model came from one (needed for sequential loading)
+    dtype: torch.dtype = torch.float32
+    sequential: bool = False  # heavy components are loaded per stage (load_component) instead of kept
+
+
+def load_component(path: Path, name: str, dtype: torch.dtype) -> torch.nn.Module:
+    """One heavy component from a model directory, with the library class model_index.json names."""
+    from diffusers import AutoencoderKL, GlmImageTransformer2DModel
+    from transformers import GlmImageForConditionalGeneration, T5EncoderModel
+
+    classes = {"vision_language_encoder": GlmImageForConditionalGeneration, "text_encoder": T5EncoderModel,
+               "transformer": GlmImageTransformer2DModel, "vae": AutoencoderKL}
+    try:
+        return classes[name].from_pretrained(path / name, dtype=dtype).eval()
+    except Exception as exc:
+        raise ModelLoadError(f"could not load {path / name}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}") from exc
 
 
 def shipped_weights(name: str) -> Path | None:
@@ -52,7 +71,10 @@ def _limits_from_dir(path: Path, pipe: GlmImagePipeline) -> tuple[SizeLimits, in
     return limits, 50, 1.5
 
 
-def load_model_dir(path: str | Path, dtype: torch.dtype = torch.float32) -> LoadedModel:
+def load_model_dir(path: str | Path, dtype: torch.dtype = torch.float32, sequential: bool = False) -> LoadedModel:
+    """Load a model directory. `sequential=True` loads only the light parts (tokenizers, processor, scheduler);
+    the engine then loads each heavy component when its stage runs and frees it after, so peak memory is the
+    largest stage rather than the whole model."""
     path = Path(path)
     if not path.is_dir():
         raise ModelLoadError(f"model directory not found: {path}")
@@ -69,14 +91,16 @@ def load_model_dir(path: str | Path, dtype: torch.dtype = torch.float32) -> Load
     try:
         # Library loggers are noisy about dtype casts and unused kwargs; our own errors are what users need.
         logging.getLogger("diffusers").setLevel(logging.ERROR)
-        pipe = GlmImagePipeline.from_pretrained(path, dtype=dtype)
+        skip = {name: None for name in HEAVY_COMPONENTS} if sequential else {}
+        pipe = GlmImagePipeline.from_pretrained(path, dtype=dtype, **skip)
     except Exception as exc:  # the library raises many types for corrupt files; name the directory and the cause
         raise ModelLoadError(f"could not load {path}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}") from exc
     limits, steps, guidance = _limits_from_dir(path, pipe)
-    return LoadedModel(pipe=pipe, model_id=str(path), limits=limits, default_steps=steps, default_guidance=guidance)
+    return LoadedModel(pipe=pipe, model_id=str(path), limits=limits, default_steps=steps, default_guidance=guidance,
+                       path=path, dtype=dtype, sequential=sequential)
 
 
-def load_model(name_or_path: str | Path, dtype: torch.dtype = torch.float32) -> LoadedModel:
+def load_model(name_or_path: str | Path, dtype: torch.dtype = torch.float32, sequential: bool = False) -> LoadedModel:
     """A preset name ("tiny": random weights built in memory; "nano": the shipped weights) or a directory."""
     name = str(name_or_path)
     if name in PRESETS:
@@ -84,13 +108,16 @@ def load_model(name_or_path: str | Path, dtype: torch.dtype = torch.float32) -> 
             raise ModelLoadError("the official model is not shipped: pass the path of a zai-org/GLM-Image directory")
         shipped = shipped_weights(name)
         if shipped is not None:
-            loaded = load_model_dir(shipped, dtype)
+            loaded = load_model_dir(shipped, dtype, sequential)
             loaded.model_id = name
             return loaded
         if name != "tiny":
             raise ModelLoadError(f"no shipped weights for preset {name!r} (expected {WEIGHTS_DIR / name})")
+        if sequential:
+            raise ModelLoadError("sequential loading reads components from a model directory; the tiny preset is "
+                                 "built in memory (write it with glmimage.models.build.write_model_dir first)")
         preset = PRESETS[name]
         pipe = build_pipeline(preset, seed=0, dtype=dtype)
         return LoadedModel(pipe=pipe, model_id=name, limits=preset.limits, default_steps=preset.default_steps,
                            default_guidance=preset.default_guidance)
-    return load_model_dir(name, dtype)
+    return load_model_dir(name, dtype, sequential)

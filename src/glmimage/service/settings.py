@@ -71,7 +71,7 @@ class Settings:
         if self.model:
             return self.model
         # Imported here: the engine pulls in torch, which keys and migrations do not need.
-        from glmimage.engine import DEFAULT_MODEL
+        from glmimage.defaults import DEFAULT_MODEL
 
         return DEFAULT_MODEL
 
