@@ -31,3 +31,14 @@ def test_default_database_is_sqlite_in_data_dir_and_overrides_win():
 def test_bad_values_are_refused_with_the_name(env, message):
     with pytest.raises(ValueError, match=message):
         Settings.from_env({"GLMIMAGE_MODEL": "tiny", **env})
+
+
+def test_engine_device_and_dtype_follow_settings():
+    import torch
+
+    from glmimage.service.services import load_engine
+
+    engine = load_engine(Settings(model="tiny", device="auto"))  # no GPU on the CI machine: cpu, float32
+    assert engine.device == torch.device("cpu") and engine.dtype == torch.float32
+    with pytest.raises(ValueError, match="dtype='half'"):
+        Settings(model="tiny", dtype="half")

@@ -18,7 +18,7 @@ def _settings(args):
 
     try:
         return Settings.from_env(model=args.model, database_url=args.database_url, queue=args.queue,
-                                 redis_url=args.redis_url, data_dir=args.data_dir)
+                                 redis_url=args.redis_url, data_dir=args.data_dir, device=args.device)
     except ValueError as exc:
         from glmimage.errors import InputError
 
@@ -28,6 +28,7 @@ def _settings(args):
 def register(subparsers) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--model", help="preset or model directory (default: GLMIMAGE_MODEL or the engine default)")
+    common.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: GLMIMAGE_DEVICE or auto)")
     common.add_argument("--database-url", help="SQLAlchemy URL (default: DATABASE_URL or a SQLite file in the data dir)")
     common.add_argument("--queue", choices=["local", "rq"], help="local: worker thread in this process (default); "
                                                                  "rq: workers started with `glmimage serve worker`")

@@ -62,9 +62,9 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
     from glmimage.service.services import worker_id
 
     if engine is None:
-        from glmimage.engine import Engine
+        from glmimage.service.services import load_engine
 
-        engine = Engine.from_pretrained(settings.resolved_model)
+        engine = load_engine(settings)
     metrics = Metrics()
     db = Database(settings.resolved_database_url)
     ctx = WorkerContext(db=db, settings=settings, get_engine=lambda: engine, metrics=metrics,

@@ -33,13 +33,29 @@ def worker_id(kind: str) -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{kind}"
 
 
+def load_engine(settings: Settings):
+    """The engine for `settings`: its model on its device, in its dtype."""
+    import torch
+
+    from glmimage.engine import Engine
+
+    device = settings.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = settings.dtype
+    if dtype == "auto":
+        dtype = "bfloat16" if device.startswith("cuda") else "float32"
+    return Engine.from_pretrained(settings.resolved_model, device=device, dtype=getattr(torch, dtype))
+
+
 class EngineSlot:
     """The engine, given ready-made (tests) or loaded in the background at start-up, so `/healthz` answers
     while a large model loads and `/readyz` says when it is there."""
 
-    def __init__(self, model: str, engine=None) -> None:
+    def __init__(self, model: str, engine=None, load=None) -> None:
         self.model = model
         self._engine = engine
+        self._load = load  # () -> engine
         self.error: str | None = None
         self._ready = threading.Event()
         if engine is not None:
@@ -51,10 +67,8 @@ class EngineSlot:
 
         def load() -> None:
             try:
-                from glmimage.engine import Engine
-
-                self._engine = Engine.from_pretrained(self.model)
-                log.info("model %s loaded", self.model)
+                self._engine = self._load()
+                log.info("model %s loaded on %s", self.model, self._engine.device)
             except Exception as exc:
                 self.error = f"{type(exc).__name__}: {exc}"
                 log.exception("model %s failed to load", self.model)
@@ -120,7 +134,8 @@ class Services:
         self.max_images_per_request = int(max_n)
         self.limiter = RateLimiter()
         self.events = JobEvents()
-        self.engine = EngineSlot(settings.resolved_model if engine is None else engine.model_id, engine)
+        self.engine = EngineSlot(settings.resolved_model if engine is None else engine.model_id, engine,
+                                 load=lambda: load_engine(settings))
         if text_checker is _DEFAULT_CHECKER:
             text_checker = OcrTextChecker() if settings.ocr else None
         self.worker_context = WorkerContext(
@@ -171,10 +186,13 @@ class Services:
         elif self.queue is not None:
             self.queue.dispatch(job_id)
 
-    async def wait_for_job(self, job_id: str, timeout: float, poll_s: float = 0.5) -> Generation | None:
+    async def wait_for_job(self, job_id: str, timeout: float) -> Generation | None:
         """The finished generation, or None if it is still not finished after `timeout` seconds."""
         from starlette.concurrency import run_in_threadpool
 
+        # The local worker signals each finish, so the database read is only a safety net there; workers in
+        # other processes cannot signal, so their jobs are polled.
+        poll_s = 5.0 if self.local_worker is not None else 0.5
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:

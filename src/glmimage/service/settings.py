@@ -9,6 +9,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 QUEUE_KINDS = ("local", "rq")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
 @dataclass
@@ -16,6 +17,8 @@ class Settings:
     """Everything `glmimage serve` and its workers can be told. Field `x` reads env `GLMIMAGE_X`."""
 
     model: str = ""  # preset or model directory; "" = glmimage.engine.DEFAULT_MODEL
+    device: str = "auto"  # "auto": cuda when available, else cpu; or "cpu", "cuda", "cuda:1", ...
+    dtype: str = "auto"  # "auto": bfloat16 on cuda (the reference's dtype), float32 on cpu
     data_dir: Path = Path("runs/service")
     database_url: str = ""  # "" = SQLite file in data_dir; env DATABASE_URL
     queue: str = "local"  # "local": in-process worker thread; "rq": workers on other processes/machines
@@ -54,6 +57,8 @@ class Settings:
         self.data_dir = Path(self.data_dir)
         if self.queue not in QUEUE_KINDS:
             raise ValueError(f"queue={self.queue!r} is not one of {QUEUE_KINDS}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype={self.dtype!r} is not one of {DTYPES}")
         for name in ("max_prompt_chars", "max_reference_images", "max_upload_bytes", "max_request_bytes",
                      "max_image_pixels", "batch_max_images", "max_attempts", "default_rate_limit_per_minute"):
             if getattr(self, name) < 1:
