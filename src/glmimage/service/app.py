@@ -25,13 +25,14 @@ from glmimage.service.routes import (
     system,
     templates,
 )
-from glmimage.service.services import _DEFAULT_CHECKER, Services
+from glmimage.service.services import Services
 from glmimage.service.settings import Settings
+from glmimage.service.worker import DEFAULT_TEXT_CHECKER
 
 WEB_DIR = Path(__file__).with_name("web")
 
 
-def create_app(settings: Settings | None = None, *, engine=None, text_checker=_DEFAULT_CHECKER) -> FastAPI:
+def create_app(settings: Settings | None = None, *, engine=None, text_checker=DEFAULT_TEXT_CHECKER) -> FastAPI:
     """`engine`: a loaded `glmimage.engine.Engine` (else `settings.model` loads in the background).
     `text_checker`: the OCR behind the text QA check (default: the evaluation module's OCR if settings.ocr)."""
     settings = settings or Settings.from_env()

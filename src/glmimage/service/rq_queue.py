@@ -18,10 +18,7 @@ from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
 
 from glmimage.service.db import Database
-from glmimage.service.governance import GovernancePolicy
 from glmimage.service.metrics import Metrics
-from glmimage.service.qa import OcrTextChecker, QAConfig
-from glmimage.service.safety import SafetyPolicy
 from glmimage.service.settings import Settings
 from glmimage.service.worker import JobRunner, WorkerContext
 
@@ -67,10 +64,7 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
         engine = load_engine(settings)
     metrics = Metrics()
     db = Database(settings.resolved_database_url)
-    ctx = WorkerContext(db=db, settings=settings, get_engine=lambda: engine, metrics=metrics,
-                        safety=SafetyPolicy.load(settings.safety_policy or None),
-                        governance=GovernancePolicy.load(settings.governance_policy or None), qa_config=QAConfig(),
-                        text_checker=OcrTextChecker() if settings.ocr else None)
+    ctx = WorkerContext.from_settings(settings, db, metrics, lambda: engine)
     _runner = JobRunner(ctx, name or worker_id("rq"))
     if metrics_port:
         from prometheus_client import start_http_server

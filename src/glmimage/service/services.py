@@ -16,18 +16,13 @@ from glmimage.policy import load_policy
 from glmimage.service import jobs as job_store
 from glmimage.service.auth import ROLES, RateLimiter, create_key
 from glmimage.service.db import Database
-from glmimage.service.governance import GovernancePolicy
 from glmimage.service.metrics import Metrics
-from glmimage.service.qa import OcrTextChecker, QAConfig, TextChecker
-from glmimage.service.safety import SafetyPolicy
+from glmimage.service.qa import TextChecker
 from glmimage.service.settings import Settings
 from glmimage.service.tables import TERMINAL_STATES, ApiKey, Generation, utcnow
-from glmimage.service.worker import JobRunner, LocalWorker, WorkerContext
+from glmimage.service.worker import DEFAULT_TEXT_CHECKER, JobRunner, LocalWorker, WorkerContext
 
 log = logging.getLogger("glmimage.service")
-
-_DEFAULT_CHECKER = object()
-
 
 def worker_id(kind: str) -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{kind}"
@@ -119,13 +114,20 @@ class JobEvents:
 
 
 class Services:
-    def __init__(self, settings: Settings, engine=None, text_checker: TextChecker | None | object = _DEFAULT_CHECKER):
+    def __init__(self, settings: Settings, engine=None,
+                 text_checker: TextChecker | None | object = DEFAULT_TEXT_CHECKER) -> None:
         self.settings = settings
         self.db = Database(settings.resolved_database_url)
         self.metrics = Metrics()
         self.metrics.watch_queue(self._queue_counts)
-        self.safety = SafetyPolicy.load(settings.safety_policy or None)
-        self.governance = GovernancePolicy.load(settings.governance_policy or None)
+        self.events = JobEvents()
+        self.engine = EngineSlot(settings.resolved_model if engine is None else engine.model_id, engine,
+                                 load=lambda: load_engine(settings))
+        self.worker_context = WorkerContext.from_settings(
+            settings, self.db, self.metrics, lambda: self.engine.get(timeout=None), text_checker,
+            on_finished=self.events.finished)
+        self.safety = self.worker_context.safety
+        self.governance = self.worker_context.governance
         self.parameters = load_policy(settings.parameter_policy or None)
         max_n = self.parameters.rules["num_images"].maximum
         if max_n is None or max_n > settings.batch_max_images:
@@ -133,16 +135,6 @@ class Services:
                              f"({settings.batch_max_images}) must hold at least one whole request")
         self.max_images_per_request = int(max_n)
         self.limiter = RateLimiter()
-        self.events = JobEvents()
-        self.engine = EngineSlot(settings.resolved_model if engine is None else engine.model_id, engine,
-                                 load=lambda: load_engine(settings))
-        if text_checker is _DEFAULT_CHECKER:
-            text_checker = OcrTextChecker() if settings.ocr else None
-        self.worker_context = WorkerContext(
-            db=self.db, settings=settings, get_engine=lambda: self.engine.get(timeout=None), metrics=self.metrics,
-            safety=self.safety, governance=self.governance, qa_config=QAConfig(), text_checker=text_checker,
-            on_finished=self.events.finished,
-        )
         self.local_worker: LocalWorker | None = None
         self.queue = None  # rq_queue.RqDispatcher in rq mode
         self._sweeper_stop = threading.Event()

@@ -29,13 +29,14 @@ from glmimage.service import jobs as job_store
 from glmimage.service.db import Database
 from glmimage.service.governance import GovernancePolicy
 from glmimage.service.metrics import Metrics
-from glmimage.service.qa import CheckResult, QAConfig, TextChecker, run_checks
+from glmimage.service.qa import CheckResult, OcrTextChecker, QAConfig, TextChecker, run_checks
 from glmimage.service.safety import SafetyPolicy
 from glmimage.service.settings import Settings
 from glmimage.service.tables import BrandKit, Generation, Output, QAResult
 
 log = logging.getLogger("glmimage.service.worker")
 SEED_RANGE = 2**31  # seeds people can read, type and pass around in JSON
+DEFAULT_TEXT_CHECKER = object()  # "the OCR if the settings ask for it" (None already means "no text check")
 
 
 @dataclass
@@ -51,6 +52,17 @@ class WorkerContext:
     qa_config: QAConfig = field(default_factory=QAConfig)
     text_checker: TextChecker | None = None
     on_finished: Callable[[str], None] = lambda job_id: None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, db: Database, metrics: Metrics, get_engine: Callable[[], object],
+                      text_checker: TextChecker | None | object = DEFAULT_TEXT_CHECKER, **kwargs) -> WorkerContext:
+        """The policies and checks `settings` name. `text_checker`: the OCR when settings.ocr, unless given."""
+        if text_checker is DEFAULT_TEXT_CHECKER:
+            text_checker = OcrTextChecker() if settings.ocr else None
+        return cls(db=db, settings=settings, get_engine=get_engine, metrics=metrics,
+                   safety=SafetyPolicy.load(settings.safety_policy or None),
+                   governance=GovernancePolicy.load(settings.governance_policy or None), qa_config=QAConfig(),
+                   text_checker=text_checker, **kwargs)
 
 
 @dataclass
