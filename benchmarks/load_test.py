@@ -212,6 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-limit", type=float, default=600.0, help="seconds for all requests together")
     parser.add_argument("--url", help="a running server (else one is started)")
     parser.add_argument("--key", help="an API key with generate and review roles (with --url)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="OMP_NUM_THREADS of the started server (the load generator shares the machine)")
+    parser.add_argument("--no-ocr", action="store_true", help="start the server without the OCR text check")
     parser.add_argument("--json", help="also write the report here")
     args = parser.parse_args(argv)
     payload = {"prompt": 'A flyer titled "LOAD TEST" with a price tag', "size": args.size, "n": args.n,
@@ -224,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.url:
         report = go(args.url, args.key)
     else:
-        with local_server(args.model) as (url, key):
+        env = {"OMP_NUM_THREADS": str(args.threads), "GLMIMAGE_OCR": "false" if args.no_ocr else "true"}
+        with local_server(args.model, env) as (url, key):
             report = go(url, key)
     print(report.summary())
     if args.json:
