@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 from glmimage.engine.references import check_size, snap_size
 from glmimage.errors import InputError
 from glmimage.policy import GenerationRequest
-from glmimage.prompts.glyph_text import literal
 from glmimage.prompts.library import parse_ref
 from glmimage.prompts.sizes import ASPECT_PRESETS, size_for_aspect
 from glmimage.prompts.templates import PromptTemplate
@@ -87,18 +86,6 @@ def resolve_size(size: str, limits, reference_size: tuple[int, int] | None = Non
                    "invalid_size", "size")
 
 
-def brand_sentences(brand) -> list[str]:
-    """What a brand kit adds to a free-form prompt (the same sentences `compile_brief` writes)."""
-    parts = []
-    if brand.palette:
-        parts.append(f"Brand colours: {brand.palette_phrase()}.")
-    if brand.typography:
-        parts.append(f"Typography: {literal(', '.join(brand.typography))}.")
-    if brand.voice:
-        parts.append(f"Tone: {literal(', '.join(brand.voice))}.")
-    return parts
-
-
 def resolve_prompt(session: Session, params: GenerationParams) -> tuple[str, int | None, int | None]:
     """The final prompt text, the template id and the brand kit id."""
     template_id = brand_kit_id = None
@@ -127,10 +114,8 @@ def resolve_prompt(session: Session, params: GenerationParams) -> tuple[str, int
         row = session.scalar(select(BrandKit).where(BrandKit.name == params.brand_kit))
         if row is None:
             raise ApiError(400, f"unknown brand kit {params.brand_kit!r}", "unknown_brand_kit", "brand_kit")
-        brand = brand_spec(row)
-        text = " ".join([text.strip(), *brand_sentences(brand)])
         try:
-            brand.check_prompt(text)
+            text = brand_spec(row).apply_to_prompt(text)  # palette, type and voice; word rules checked
         except InputError as exc:
             raise ApiError(400, str(exc), "brand_violation", "prompt") from None
         brand_kit_id = row.id
