@@ -10,8 +10,8 @@ from glmimage.service.qa import (
     check_resolution,
     fine_detail_ratio,
     luminance,
-    ocr_reward,
     run_checks,
+    text_match_score,
 )
 from glmimage.service.safety import SafetyPolicy
 
@@ -52,10 +52,11 @@ def test_under_resolved_images_are_caught():
     assert not wrong.passed and "asked 128x64" in wrong.detail
 
 
-def test_ocr_reward_matches_flow_grpo_definition():
-    assert ocr_reward("GRAND SALE today", "sale") == 1.0  # contained, spaces and case ignored
-    assert ocr_reward("SALF", "SALE") == pytest.approx(0.75)
-    assert ocr_reward("", "SALE") == 0.0
+def test_text_score_is_the_mean_flow_grpo_reward():
+    assert text_match_score("GRAND SALE today", ["sale"]) == 1.0  # contained, spaces and case ignored
+    assert text_match_score("SALF", ["SALE", "SALF"]) == pytest.approx((0.75 + 1.0) / 2)
+    assert text_match_score("", ["SALE"]) == 0.0
+    assert text_match_score("anything", ["", " "]) == 1.0  # nothing to look for
 
 
 @pytest.fixture(scope="module")

@@ -112,22 +112,13 @@ class TextChecker(Protocol):
     def score(self, image: Image.Image, expected_texts: list[str]) -> float: ...
 
 
-def ocr_reward(recognized: str, target: str) -> float:
-    """Flow-GRPO's OCR reward (see shared reference): 1 if the target is contained in the recognised text
-    (spaces removed, lower-cased), else 1 - Levenshtein / len(target), floored at 0."""
-    import Levenshtein
-
-    rec = "".join(recognized.split()).lower()
-    tgt = "".join(target.split()).lower()
-    if not tgt:
-        return 1.0
-    distance = 0 if tgt in rec else min(Levenshtein.distance(rec, tgt), len(tgt))
-    return 1.0 - distance / len(tgt)
-
-
 def text_match_score(recognized: str, expected_texts: list[str]) -> float:
-    """Mean OCR reward over the expected texts (1.0 when nothing is expected)."""
-    return float(np.mean([ocr_reward(recognized, t) for t in expected_texts])) if expected_texts else 1.0
+    """Flow-GRPO's OCR reward averaged over the expected texts (evaluation.text_metrics); 1.0 when nothing
+    non-empty is expected."""
+    from glmimage.evaluation.text_metrics import mean_ocr_reward
+
+    targets = [t for t in expected_texts if t.strip()]
+    return mean_ocr_reward(targets, [recognized]) if targets else 1.0
 
 
 class OcrTextChecker:
@@ -171,7 +162,7 @@ def run_checks(
     if text_checker is None:
         return results
     text = text_checker.read(image)
-    if expected_texts:
+    if any(t.strip() for t in expected_texts):
         score = text_match_score(text, expected_texts)
         results.append(CheckResult("text", score >= config.min_text_score, score,
                                    f"OCR match {score:.2f} for {expected_texts} (read {text[:200]!r})"))

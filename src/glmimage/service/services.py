@@ -254,5 +254,6 @@ class Services:
             _, self.bootstrap_key = create_key(
                 session, "bootstrap-admin", ROLES,
                 rate_limit_per_minute=self.settings.default_rate_limit_per_minute, quota_images=None)
-        log.warning("created the first API key (shown once; store it now): %s", self.bootstrap_key,
-                    extra={"api_key": self.bootstrap_key})
+        # Logged once, like a notebook server's token; GLMIMAGE_BOOTSTRAP_ADMIN_KEY=false turns this off (then
+        # make keys with `glmimage serve create-key`).
+        log.warning("created the first API key (shown once; store it now): %s", self.bootstrap_key)
