@@ -27,7 +27,7 @@ HELP = {
 
 
 def register(subparsers) -> None:
-    from glmimage.training.common import add_run_arguments
+    from glmimage.training.arguments import add_run_arguments
 
     parser = subparsers.add_parser("train", help="train a component: " + " | ".join(STAGES))
     stages = parser.add_subparsers(dest="stage", required=True)

@@ -27,6 +27,7 @@ import yaml
 from tqdm.auto import tqdm
 
 from glmimage.errors import InputError
+from glmimage.training.arguments import add_run_arguments
 
 STATE_FILE = "trainer_state.json"
 CHECKPOINT_PREFIX = "step-"
@@ -536,14 +537,6 @@ def stage_cli(stage: str, config_cls, train_fn, argv: list[str] | None = None) -
         print(f"glmimage.training.{stage}: error: {exc}", file=sys.stderr)
         return 2
     return 0
-
-
-def add_run_arguments(parser) -> None:
-    parser.add_argument("--config", required=True, help="YAML file (configs/train/<stage>-<preset>.yaml)")
-    parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
-    parser.add_argument("--out", help="run directory (overrides the config's `out`)")
-    parser.add_argument("--init", help="model directory to start from (overrides the config's `init`)")
-    parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value (repeatable)")
 
 
 def config_from_args(config_cls, args):
