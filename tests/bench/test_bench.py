@@ -1,7 +1,7 @@
+import torch
+
 from glmimage.bench.compare import BenchConfig, markdown, run_bench
 from glmimage.bench.measure import StageTimer, count_flops
-
-import torch
 
 
 def test_bench_runs_both_engines_and_checks_agreement(tiny_dir, tmp_path):

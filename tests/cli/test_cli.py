@@ -55,7 +55,7 @@ def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path, monkeypatch, 
 
 def test_a_real_process_exits_2_without_a_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "glmimage.cli.main", "generate", "x", "--size", "100x64"],
-                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120, check=False)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1] == ("glmimage: error: width=100 is not a valid size: "
                                                     "use a multiple of 32 in [64, 512]")
@@ -69,5 +69,5 @@ def test_corrupt_and_too_many_references(tmp_path, tiny_dir, capsys):
     assert "not a readable image" in capsys.readouterr().err
     ok = tmp_path / "ok.png"
     Image.new("RGB", (64, 64)).save(ok)
-    assert main(["edit", "x", *sum([["--image", str(ok)] for _ in range(5)], []), "--model", str(tiny_dir)]) == 2
+    assert main(["edit", "x", *[arg for _ in range(5) for arg in ("--image", str(ok))], "--model", str(tiny_dir)]) == 2
     assert "1 to 4 reference images" in capsys.readouterr().err

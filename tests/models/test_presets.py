@@ -1,7 +1,15 @@
 import pytest
 
 from glmimage.models.params import parameter_counts
-from glmimage.models.presets import NANO, OFFICIAL, PRESETS, DecoderConfig, PlannerConfig, VAEConfig, get_preset
+from glmimage.models.presets import (
+    NANO,
+    OFFICIAL,
+    PRESETS,
+    DecoderConfig,
+    PlannerConfig,
+    VAEConfig,
+    get_preset,
+)
 
 
 def test_official_parameter_counts_match_the_published_sizes():

@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 
 import glmimage
+from glmimage.defaults import DEFAULT_MODEL
 from glmimage.engine.attention import install_masked_attention
 from glmimage.engine.decoder import denoise, initial_latents, vae_stats, write_reference_cache
 from glmimage.engine.glyphs import encode_glyph_text
@@ -24,7 +25,6 @@ from glmimage.engine.plan import Plan
 from glmimage.engine.planner import make_plan
 from glmimage.engine.references import MAX_REFERENCES, check_size, fit_reference, load_reference, snap_size
 from glmimage.engine.results import GenerationResult
-from glmimage.defaults import DEFAULT_MODEL
 from glmimage.errors import InputError
 from glmimage.models.load import HEAVY_COMPONENTS, LoadedModel, load_component, load_model
 from glmimage.prompts.glyph_text import extract_glyph_texts
@@ -50,7 +50,7 @@ class Engine:
 
     @classmethod
     def from_pretrained(cls, name_or_path: str = DEFAULT_MODEL, device: str = "cpu",
-                        dtype: torch.dtype = torch.float32, sequential: bool = False, **kwargs) -> "Engine":
+                        dtype: torch.dtype = torch.float32, sequential: bool = False, **kwargs) -> Engine:
         """`sequential=True`: load each heavy component only for its stage (peak memory = the largest stage)."""
         return cls(load_model(name_or_path, dtype, sequential), device=device, **kwargs)
 

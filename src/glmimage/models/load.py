@@ -63,8 +63,8 @@ def _limits_from_dir(path: Path, pipe: GlmImagePipeline) -> tuple[SizeLimits, in
     # An official-layout directory without our metadata: the processor's pixel bounds give the side limits
     # (zai-org/GLM-Image: 512^2..2048^2 pixels -> sides 512..2048), sampling defaults from the model card.
     size = pipe.processor.image_processor.size
-    min_side = max(32, int(round(size["shortest_edge"] ** 0.5)) // 32 * 32)
-    max_side = int(round(size["longest_edge"] ** 0.5)) // 32 * 32
+    min_side = max(32, round(size["shortest_edge"] ** 0.5) // 32 * 32)
+    max_side = round(size["longest_edge"] ** 0.5) // 32 * 32
     default = min(max(1024, min_side), max_side)
     limits = SizeLimits(min_side=min_side, max_side=max_side, default_width=default, default_height=default,
                         min_pixels=size["shortest_edge"], max_pixels=size["longest_edge"])
