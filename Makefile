@@ -4,6 +4,8 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PROMPT ?= A clean poster with the title "GLM IMAGE" on a blue background
 OUT ?= outputs/demo.png
+# Passed through the environment so any quotes in the prompt reach glmimage intact.
+export PROMPT OUT
 
 .PHONY: setup demo test lint
 
@@ -20,7 +22,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: setup
-	$(VENV)/bin/glmimage generate "$(PROMPT)" --out $(OUT)
+	$(VENV)/bin/glmimage generate "$$PROMPT" --out "$$OUT"
 
 test: setup
 	$(PY) -m pytest -q -n 2 --dist loadfile
