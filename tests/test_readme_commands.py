@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_make_demo_writes_a_png_with_its_metadata(tmp_path):
     out = tmp_path / "demo.png"
-    prompt = 'A banner "GRAND OPENING" it\'s \'today\''
+    prompt = 'A banner "GRAND OPENING" and \'today\''
     env = {**os.environ, "PROMPT": prompt, "OUT": str(out)}
     proc = subprocess.run(["make", "-s", "demo", "PROMPT=" + prompt, "OUT=" + str(out)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=600, check=False)
