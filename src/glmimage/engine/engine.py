@@ -61,9 +61,13 @@ class Engine:
             install_masked_attention(module)
             if self.options.step_cache_threshold is not None:
                 enable_step_cache(module, self.options.step_cache_threshold)
-        if self.options.decoder_dtype == "bfloat16" and name in ("transformer", "vae", "text_encoder"):
-            module.to(torch.bfloat16)  # approximate: the planner stays in its own precision
         return module.to(self.device)
+
+    def _low_precision(self):
+        """Approximate: matmuls of the decoder and VAE in bf16 under autocast, weights and norms kept in fp32
+        (converting whole modules is slower on CPUs: norms and casts in bf16 cost more than they save)."""
+        enabled = self.options.decoder_dtype == "bfloat16"
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
 
     @contextlib.contextmanager
     def _using(self, *names: str):
@@ -90,7 +94,7 @@ class Engine:
 
     @property
     def dtype(self) -> torch.dtype:
-        return torch.bfloat16 if self.options.decoder_dtype == "bfloat16" else self.model.dtype
+        return self.model.dtype
 
     # -- validation -----------------------------------------------------------------------------------------
     def _check_prompt(self, prompt) -> str:
@@ -194,7 +198,7 @@ class Engine:
             prior = torch.stack([p.upsampled_target() for p in plans]).to(device)
             # 4. Denoise with a private scheduler (it keeps a step index)
             scheduler = copy.deepcopy(pipe.scheduler)
-            with self._step_cache_context(transformer, "decode"):
+            with self._step_cache_context(transformer, "decode"), self._low_precision():
                 latents = denoise(transformer, scheduler, latents, prior, glyphs, empty, guidance, steps,
                                   image_size=(plans[0].height, plans[0].width), kv_cache=kv_cache,
                                   reference_rows=rows, progress=progress)
@@ -204,7 +208,7 @@ class Engine:
         t_dec = time.perf_counter() - start
         # 5. VAE decode
         start = time.perf_counter()
-        with torch.no_grad(), self._using("vae") as (vae,):
+        with torch.no_grad(), self._using("vae") as (vae,), self._low_precision():
             mean, std = vae_stats(vae, device, vae.dtype)
             pixels = vae.decode(latents.to(vae.dtype) * std + mean, return_dict=False)[0]
         images = list(pipe.image_processor.postprocess(pixels.float(), output_type=output_type))

@@ -1,7 +1,7 @@
 """How the engine runs: exact settings (same output) and opt-in approximations (measured quality cost).
 
 Exact: the planner's sampling loop ("fast" = our lean loop, tokens equal generate()'s; "library" = generate()),
-CPU threads. Approximate (off by default): lower precision for the decoder and VAE, diffusers' First Block Cache
+CPU threads. Approximate (off by default): bf16 matmuls (autocast) for the decoder and VAE, diffusers' First Block Cache
 on the DiT (skips the remaining blocks when the first block's residual barely changed between steps).
 Fewer steps is simply `steps=` on each call.
 """
