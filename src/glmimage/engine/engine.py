@@ -23,10 +23,11 @@ from glmimage.engine.glyphs import encode_glyph_text
 from glmimage.engine.options import EngineOptions, enable_step_cache, torch_threads
 from glmimage.engine.plan import Plan
 from glmimage.engine.planner import make_plan
-from glmimage.engine.references import MAX_REFERENCES, check_size, fit_reference, load_reference, snap_size
+from glmimage.engine.references import MAX_REFERENCES, fit_reference, load_reference
 from glmimage.engine.results import GenerationResult
 from glmimage.errors import InputError
 from glmimage.models.load import HEAVY_COMPONENTS, LoadedModel, load_component, load_model
+from glmimage.models.sizes import check_size, snap_size
 from glmimage.prompts.glyph_text import extract_glyph_texts
 
 MAX_PROMPT_CHARS = 4000

@@ -9,11 +9,11 @@ from PIL import Image, UnidentifiedImageError
 
 from glmimage.errors import InputError
 from glmimage.models.presets import SizeLimits
+from glmimage.models.sizes import MAX_ASPECT, snap_size
 
 MAX_REFERENCES = 4
 MAX_FILE_BYTES = 32 * 1024 * 1024
 MAX_SOURCE_PIXELS = 40_000_000  # refuse decompression bombs before decoding (a 8k x 5k photo still passes)
-MAX_ASPECT = 4.0  # the vision processor refuses aspect ratios above 4
 
 
 def load_reference(source, name: str = "reference") -> Image.Image:
@@ -59,34 +59,7 @@ def load_reference(source, name: str = "reference") -> Image.Image:
     return image.convert("RGB")
 
 
-def snap_size(width: int, height: int, limits: SizeLimits) -> tuple[int, int]:
-    """The valid size closest to (width, height) with about the same aspect ratio."""
-    scale = 1.0
-    if max(width, height) > limits.max_side:
-        scale = limits.max_side / max(width, height)
-    if min(width, height) * scale < limits.min_side:
-        scale = limits.min_side / min(width, height)
-
-    def snap(side: float) -> int:
-        side = round(side / limits.multiple) * limits.multiple
-        return int(min(max(side, limits.min_side), limits.max_side))
-
-    return snap(width * scale), snap(height * scale)
-
-
 def fit_reference(image: Image.Image, limits: SizeLimits) -> Image.Image:
     """Resize to a valid size so the planner's 1/32 grid, upsampled 2x, lines up with the VAE's 1/16 grid."""
     size = snap_size(image.width, image.height, limits)
     return image if image.size == size else image.resize(size, Image.Resampling.BICUBIC)
-
-
-def check_size(width: int, height: int, limits: SizeLimits) -> None:
-    for label, side in (("width", width), ("height", height)):
-        if not isinstance(side, int) or isinstance(side, bool):
-            raise InputError(f"{label} must be an integer, got {side!r}")
-        if side % limits.multiple:
-            raise InputError(f"{label} {side} is not a multiple of {limits.multiple}")
-        if not limits.min_side <= side <= limits.max_side:
-            raise InputError(f"{label} {side} is outside this model's range {limits.min_side}..{limits.max_side}")
-    if max(width, height) / min(width, height) > MAX_ASPECT:
-        raise InputError(f"aspect ratio {width}x{height} is above {MAX_ASPECT:.0f}:1")

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from glmimage.errors import InputError
 from glmimage.models.presets import SizeLimits, get_preset
+from glmimage.models.sizes import MAX_ASPECT, check_size, snap_size
 
 __all__ = [
     "ASPECT_PRESETS",
@@ -47,9 +48,6 @@ ASPECT_PRESETS: dict[str, tuple[int, int]] = {
 # one step of 32 px moves the ratio ~12%, so a tighter tolerance would push small models far from their trained
 # area (slide on nano: 288x160, -30% pixels, instead of 352x192).
 _ASPECT_TOLERANCE = 0.05
-# The vision processor refuses ratios above 4 (a copy of glmimage.engine.references.MAX_ASPECT, kept here so
-# that sizes can be planned without importing the engine).
-MAX_ASPECT = 4.0
 # Beyond this the ratio cannot be honoured at all (e.g. 8:1 with sides 128..512).
 _ASPECT_REJECT = 0.15
 
@@ -79,17 +77,8 @@ def limits_for_model(model: str) -> SizeLimits:
 
 
 def validate_size(width: int, height: int, limits: LimitsLike) -> tuple[int, int]:
-    """Raise InputError unless (width, height) is a valid size for `limits`."""
-    for name, value in (("width", width), ("height", height)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise InputError(f"{name} must be an integer number of pixels, got {value!r}")
-        if not limits.min_side <= value <= limits.max_side or value % limits.multiple:
-            raise InputError(
-                f"{name}={value} is not a valid size: use a multiple of {limits.multiple} "
-                f"in [{limits.min_side}, {limits.max_side}]"
-            )
-    if max(width, height) / min(width, height) > MAX_ASPECT:
-        raise InputError(f"{width}x{height} has an aspect ratio above {MAX_ASPECT:.0f}:1")
+    """Raise InputError unless (width, height) is a valid size for `limits` (the engine's rule)."""
+    check_size(width, height, limits)
     return width, height
 
 
@@ -146,7 +135,6 @@ def size_for_aspect(aspect: str | tuple[int, int] | float, limits: LimitsLike) -
 def size_for_edit(reference_size: tuple[int, int], limits: LimitsLike) -> tuple[int, int]:
     """The output size of an edit: the reference's size snapped to a valid one, by the engine's own rule
     (`glmimage.engine.references.snap_size`) so that every entry point agrees with `engine.edit`."""
-    from glmimage.engine.references import snap_size  # lazy: the engine package imports torch
 
     rw, rh = reference_size
     if rw <= 0 or rh <= 0:

@@ -12,8 +12,8 @@ from PIL import Image, UnidentifiedImageError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from glmimage.engine.references import check_size, snap_size
 from glmimage.errors import InputError
+from glmimage.models.sizes import check_size, snap_size
 from glmimage.policy import GenerationRequest
 from glmimage.prompts.library import parse_ref
 from glmimage.prompts.sizes import ASPECT_PRESETS, size_for_aspect
