@@ -9,7 +9,7 @@ guided and unguided passes cannot run in one batch. This processor keeps the lib
 - `reference_rows` (B,) long: which cached sample's reference keys/values each row reads (cache in "read" mode);
 - `reference_visible` (B,) bool: rows that attend to their references (the unguided rows of CFG do not, as in the
   reference pipeline, which runs them with the cache in "skip" mode).
-With no padding and every reference visible it passes no mask, so results equal the library's.
+Pass None for either when nothing is hidden: then no mask reaches SDPA and results equal the library's.
 """
 
 from __future__ import annotations
@@ -67,11 +67,9 @@ class GlmImageMaskedAttnProcessor:
             value = torch.cat([cached_v[rows.to(cached_v.device)], value], dim=1)
 
         # 5. Boolean key mask (B, 1, 1, K): SDPA treats bool as "may attend", float as an additive bias
+        # Callers pass masks only when something is hidden (decided once per batch, so no host sync per layer).
         mask = None
-        needs_mask = (attention_mask is not None and not bool(attention_mask.all())) or (
-            ref_len and reference_visible is not None and not bool(reference_visible.all())
-        )
-        if needs_mask:
+        if attention_mask is not None or (ref_len and reference_visible is not None):
             device = query.device
             parts = []
             if ref_len:

@@ -117,10 +117,10 @@ def denoise(
     if kv_cache is not None:
         ref_rows = reference_rows if reference_rows is not None else torch.arange(batch)
         attention_kwargs["reference_rows"] = ref_rows.repeat(2) if guided else ref_rows
-        visible = torch.ones(rows, dtype=torch.bool)
-        if guided:
-            visible[batch:] = False  # the reference runs its unguided pass with the cache in "skip" mode
-        attention_kwargs["reference_visible"] = visible
+        if guided:  # the reference runs its unguided pass with the cache in "skip" mode
+            visible = torch.ones(rows, dtype=torch.bool)
+            visible[batch:] = False
+            attention_kwargs["reference_visible"] = visible
 
     # 2. Denoising loop
     for i, t in enumerate(tqdm(timesteps, desc="decoder", disable=not progress, leave=False)):
