@@ -25,7 +25,7 @@ def register(subparsers) -> None:
     p.add_argument("--world-seed", type=int, default=0)
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--mixed-aspect", action="store_true")
-    p.add_argument("--steps", type=int, default=4, help="decoder steps (model only)")
+    p.add_argument("--steps", type=int, default=None, help="decoder steps (model only; default: the model's)")
     p.add_argument("--guidance", type=float, default=1.5, help="guidance (model only)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed; sample i uses seed + i (model only)")
     p.add_argument("--ocr-threads", type=int, default=1)

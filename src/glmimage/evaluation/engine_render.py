@@ -11,12 +11,12 @@ from glmimage.data.sample import EditSample, Sample
 
 @dataclass(frozen=True)
 class SamplingConfig:
-    steps: int = 4
+    steps: int | None = None  # None: the model's own default (tiny 4, nano 30, official 50)
     guidance: float = 1.5
     seed: int = 0  # sample i uses seed + i, so one image can be reproduced alone
 
     def __post_init__(self) -> None:
-        if self.steps < 1:
+        if self.steps is not None and self.steps < 1:
             raise ValueError(f"steps must be >= 1, got {self.steps}")
         if self.guidance < 0:
             raise ValueError(f"guidance must be >= 0, got {self.guidance}")
