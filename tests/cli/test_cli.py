@@ -71,3 +71,20 @@ def test_corrupt_and_too_many_references(tmp_path, tiny_dir, capsys):
     Image.new("RGB", (64, 64)).save(ok)
     assert main(["edit", "x", *[arg for _ in range(5) for arg in ("--image", str(ok))], "--model", str(tiny_dir)]) == 2
     assert "1 to 4 reference images" in capsys.readouterr().err
+
+
+def test_lora_adapters_change_the_image(tiny_dir, tmp_path, capsys):
+    from peft import LoraConfig, get_peft_model
+
+    from glmimage.engine import Engine
+
+    transformer = Engine.from_pretrained(str(tiny_dir)).pipe.transformer
+    config = LoraConfig(r=2, target_modules=["to_q", "to_k", "to_v"], init_lora_weights=False)
+    get_peft_model(transformer, config).save_pretrained(tmp_path / "adapters" / "decoder")
+    args = ["generate", 'a tag "$5"', "--model", str(tiny_dir), "--steps", "2", "--seed", "1", "--no-progress"]
+    assert main([*args, "--out", str(tmp_path / "base.png")]) == 0
+    assert main([*args, "--out", str(tmp_path / "lora.png"), "--lora", str(tmp_path / "adapters")]) == 0
+    base, tuned = Image.open(tmp_path / "base.png"), Image.open(tmp_path / "lora.png")
+    assert base.tobytes() != tuned.tobytes()
+    assert main([*args, "--out", str(tmp_path / "x.png"), "--lora", str(tmp_path / "none")]) == 2
+    assert "no adapters under" in capsys.readouterr().err

@@ -33,6 +33,7 @@ def _sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="outputs/image.png", help="output PNG (with -n > 1: name_0.png, name_1.png, ...)")
     p.add_argument("--json", action="store_true", help="print machine-readable results on stdout")
     p.add_argument("--policy", help="parameter policy YAML (default: $GLMIMAGE_POLICY or the shipped one)")
+    p.add_argument("--lora", help="LoRA adapters from `glmimage train lora` (a folder with decoder/ and/or planner/)")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -111,6 +112,10 @@ def _run(args, references=()) -> int:
 
     request = _governed_request(args, references)
     engine = _engine(args.model)
+    if args.lora:
+        from glmimage.training.lora import apply_adapters
+
+        apply_adapters(engine.pipe, args.lora)  # merged into the weights: no slowdown
     return _save(dispatch(engine, request, progress=not args.no_progress), args.out, args.json)
 
 
