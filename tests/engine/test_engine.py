@@ -166,3 +166,9 @@ def test_sequential_loading_gives_the_same_images(tiny_dir):
                 lambda e: e.edit("make it blue", images=[ref], steps=2, seed=3, output_type="np")):
         a, b = run(kept), run(sequential)
         assert np.array_equal(a.images[0], b.images[0])
+
+
+def test_tiny_preset_in_bfloat16_generates():
+    engine = Engine.from_pretrained("tiny", dtype=torch.bfloat16)
+    assert engine.dtype == torch.bfloat16 and engine.pipe.transformer.dtype == torch.bfloat16
+    assert engine.generate('a card "OK"', steps=1).images[0].size == (64, 64)

@@ -119,5 +119,5 @@ def load_model(name_or_path: str | Path, dtype: torch.dtype = torch.float32, seq
         preset = PRESETS[name]
         pipe = build_pipeline(preset, seed=0, dtype=dtype)
         return LoadedModel(pipe=pipe, model_id=name, limits=preset.limits, default_steps=preset.default_steps,
-                           default_guidance=preset.default_guidance)
+                           default_guidance=preset.default_guidance, dtype=dtype)
     return load_model_dir(name, dtype, sequential)
