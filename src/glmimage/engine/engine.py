@@ -187,11 +187,13 @@ class Engine:
                     cache[p.prompt] = encode_glyph_text(texts, pipe.tokenizer, text_encoder).to(dtype)
             glyphs = [cache[p.prompt] for p in plans]
             empty = encode_glyph_text([], pipe.tokenizer, text_encoder).to(dtype)
-        with self._using("transformer", "vae") as (transformer, vae):
+        # The VAE encoder joins the DiT only when references need encoding (a second load when sequential).
+        with self._using("transformer", *(("vae",) if plans[0].is_edit else ())) as (transformer, *vae):
             # 2. Reference keys/values, once per distinct plan
             unique = list({id(p): p for p in plans}.values())
             with self._step_cache_context(transformer, "references"):
-                kv_cache = write_reference_cache(transformer, vae, pipe.image_processor, unique, dtype)
+                kv_cache = (write_reference_cache(transformer, vae[0], pipe.image_processor, unique, dtype)
+                            if vae else None)
             rows = torch.tensor([unique.index(p) for p in plans]) if kv_cache is not None else None
             # 3. Noise and prior codes
             latents = initial_latents(plans, [s for _, s in group], transformer.config.in_channels,
