@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import torch
 
-from glmimage.prompts.glyph_text import extract_glyph_texts
 
 
 @torch.no_grad()
@@ -39,7 +38,3 @@ def pad_batch(embeds: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         out[i, max_len - n :] = e[0]
         mask[i, max_len - n :] = True
     return out, mask
-
-
-def prompt_glyph_texts(prompt: str) -> list[str]:
-    return extract_glyph_texts(prompt)
