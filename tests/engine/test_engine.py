@@ -23,6 +23,8 @@ def test_plan_once_decode_many_equals_generate(tiny_engine):
     plan = tiny_engine.plan('a card "TEA"', width=96, height=64, seed=4)
     assert isinstance(plan, Plan) and plan.grid == (2, 3) and plan.preview_grid == target_grids(64, 96)[1]
     assert plan.preview_tokens.numel() == plan.preview_grid[0] * plan.preview_grid[1]
+    record = plan.to_dict()
+    assert record["hash"] == plan.hash and len(record["target_tokens"]) == 6 and record["grid"] == [2, 3]
     variants = tiny_engine.decode(plan, seed=4, steps=2, num_images=3)
     assert len(variants.images) == 3 and len({m["seed"] for m in variants.metadata}) == 3
     assert {m["plan_hash"] for m in variants.metadata} == {plan.hash}

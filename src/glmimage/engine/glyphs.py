@@ -11,7 +11,6 @@ from __future__ import annotations
 import torch
 
 
-
 @torch.no_grad()
 def encode_glyph_text(texts: list[str], tokenizer, text_encoder, max_sequence_length: int = 2048) -> torch.Tensor:
     """(1, L, D) embeddings of the glyph texts of one prompt; [""] when the prompt quotes nothing."""
