@@ -5,8 +5,8 @@ from glmimage.bench.measure import StageTimer, count_flops
 
 
 def test_bench_runs_both_engines_and_checks_agreement(tiny_dir, tmp_path):
-    cfg = BenchConfig(model=str(tiny_dir), width=64, height=64, steps=2, batch_sizes=(1, 2), repeats=1,
-                      approximations={"half-steps": {"steps_factor": 0.5}})
+    cfg = BenchConfig(model=str(tiny_dir), width=128, height=128, steps=2, batch_sizes=(1, 2), repeats=1,
+                      approximations={"half-steps": {"steps_factor": 0.5}}, quality_samples=2)
     report = run_bench(cfg, tmp_path, progress=lambda *_: None)
     engines = [(r["engine"], r["batch"]) for r in report["rows"]]
     assert engines == [("reference", 1), ("glmimage", 1), ("reference", 2), ("glmimage", 2)]
@@ -14,6 +14,9 @@ def test_bench_runs_both_engines_and_checks_agreement(tiny_dir, tmp_path):
     for r in report["rows"]:
         assert r["planner_seconds"] > 0 and r["decoder_seconds"] > 0 and r["vae_seconds"] > 0
     assert report["approximations"][0]["engine"] == "glmimage[half-steps]"
+    # random weights render no readable word: the harness still scores every mode
+    assert report["exact_quality"]["word_accuracy"] == 0.0
+    assert report["approximations"][0]["quality"]["word_accuracy"] == 0.0
     limit = report["physical_limit"]
     assert limit["gflops_per_image"]["decoder"] > 0 and 0 < limit["fraction_of_limit"]["decoder"] < 1
     assert set(report["memory_modes"]) == {"kept", "sequential"}

@@ -37,6 +37,7 @@ class BenchConfig:
     batch_sizes: tuple[int, ...] = (1, 4, 8)
     num_threads: int | None = None  # applied to both sides
     repeats: int = 3  # each measurement keeps its fastest run: the least disturbed by other load
+    quality_samples: int = 0  # > 0: score exact and each approximation with glmimage eval on this many test designs
     approximations: dict = field(default_factory=lambda: {
         "bf16": {"decoder_dtype": "bfloat16"},
         "half-steps": {"steps_factor": 0.5},
@@ -49,6 +50,8 @@ class BenchConfig:
             raise ValueError("batch_sizes must be positive")
         if self.repeats < 1:
             raise ValueError("repeats must be >= 1")
+        if self.quality_samples < 0:
+            raise ValueError("quality_samples must be >= 0")
 
 
 def model_directory(name: str, workdir: Path) -> Path:
@@ -116,6 +119,19 @@ def physical_limit(engine: Engine, cfg: BenchConfig) -> dict:
             "ideal_seconds": {k: v / peak for k, v in flops.items()}}
 
 
+def quality(engine: Engine, cfg: BenchConfig, steps: int) -> dict:
+    """glmimage eval's text-to-image figures on the first `quality_samples` test designs (held-out words)."""
+    from glmimage.data import World, WorldConfig
+    from glmimage.evaluation.engine_render import EngineRenderer, SamplingConfig
+    from glmimage.evaluation.t2i import evaluate_t2i
+
+    world = World(WorldConfig(size=max(128, cfg.width), split="test"))
+    samples = [world.sample(i) for i in range(cfg.quality_samples)]
+    renderer = EngineRenderer(engine, SamplingConfig(steps=steps, guidance=cfg.guidance, seed=cfg.seed))
+    _, summary = evaluate_t2i(samples, renderer, progress=False)
+    return {k: summary[k] for k in ("word_accuracy", "ned", "object_correct")}
+
+
 def measure_memory_modes(path: Path, cfg: BenchConfig) -> dict:
     """Peak resident memory of loading the model and making one image, all components kept vs loaded per stage."""
     result = {}
@@ -174,7 +190,10 @@ def run_bench(cfg: BenchConfig, out_dir: Path, progress=print) -> dict:
             images, *stats = _fastest(lambda e=engine, n=steps: _run_ours(e, cfg, 1, n), cfg.repeats)
             row = _row(f"glmimage[{name}]", images, *stats, 1, steps, tokens)
             row["max_abs_diff_vs_exact"] = float(np.abs(images - _run_ours(ours, cfg, 1, cfg.steps)[0]).max())
+            if cfg.quality_samples:
+                row["quality"] = quality(engine, cfg, steps)
             approx_rows.append(row)
+        exact_quality = quality(ours, cfg, cfg.steps) if cfg.quality_samples else None
 
         limit = physical_limit(ours, cfg)
         memory_modes = measure_memory_modes(path, cfg)
@@ -192,10 +211,19 @@ def run_bench(cfg: BenchConfig, out_dir: Path, progress=print) -> dict:
     }
     report = {"config": asdict(cfg), "threads": cfg.num_threads or torch.get_num_threads(), "rows": rows,
               "approximations": approx_rows, "max_abs_diff_vs_reference": agreement, "physical_limit": limit,
-              "memory_modes": memory_modes, "official_weight_memory_gb": official_weight_memory()}
+              "memory_modes": memory_modes, "official_weight_memory_gb": official_weight_memory(),
+              "exact_quality": exact_quality}
     (out_dir / "bench.json").write_text(json.dumps(report, indent=2))
     (out_dir / "bench.md").write_text(markdown(report))
     return report
+
+
+def _num(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _points(exact, approx) -> str:
+    return "n/a" if exact is None or approx is None else f"{100 * (exact - approx):+.1f}"
 
 
 def markdown(report: dict) -> str:
@@ -215,6 +243,13 @@ def markdown(report: dict) -> str:
     lines += ["", f"Physical limit: measured matmul ceiling {lim['peak_matmul_gflops']:.0f} GFLOP/s; per image "
               + ", ".join(f"{k} {v:.2f} GFLOP ({lim['fraction_of_limit'][k]:.1%} of the limit)"
                           for k, v in lim["gflops_per_image"].items())]
+    if report.get("exact_quality"):
+        base = report["exact_quality"]
+        lines += ["", f"Quality (glmimage eval, {cfg['quality_samples']} test designs; exact: word accuracy "
+                  f"{_num(base['word_accuracy'])}, NED {_num(base['ned'])}, objects {_num(base['object_correct'])}). "
+                  "Cost of each approximation, in points of word accuracy: "
+                  + ", ".join(f"{r['engine']} {_points(base['word_accuracy'], r['quality']['word_accuracy'])}"
+                              for r in report["approximations"])]
     mem = report["memory_modes"]
     off = report["official_weight_memory_gb"]
     memory = (f"Memory: load + one image, all components kept {mem['kept']:.0f} MB, loaded per stage "
