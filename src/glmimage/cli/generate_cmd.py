@@ -33,6 +33,9 @@ def _sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="outputs/image.png", help="output PNG (with -n > 1: name_0.png, name_1.png, ...)")
     p.add_argument("--json", action="store_true", help="print machine-readable results on stdout")
     p.add_argument("--policy", help="parameter policy YAML (default: $GLMIMAGE_POLICY or the shipped one)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda when available)")
+    p.add_argument("--dtype", default="auto", choices=("auto", "float32", "bfloat16", "float16"),
+                   help="weights dtype (default: bfloat16 on cuda, float32 on cpu)")
     p.add_argument("--lora", help="LoRA adapters from `glmimage train lora` (a folder with decoder/ and/or planner/)")
     p.add_argument("--no-progress", action="store_true")
 
@@ -88,10 +91,12 @@ def _save(result, out: str, as_json: bool) -> int:
     return 0
 
 
-def _engine(model: str):
+def _engine(args):
     from glmimage.engine import Engine
+    from glmimage.engine.options import resolve_device
 
-    return Engine.from_pretrained(model)
+    device, dtype = resolve_device(args.device, args.dtype)
+    return Engine.from_pretrained(args.model, device=device, dtype=dtype)
 
 
 def _governed_request(args, references=()):
@@ -111,7 +116,7 @@ def _run(args, references=()) -> int:
     from glmimage.policy import dispatch
 
     request = _governed_request(args, references)
-    engine = _engine(args.model)
+    engine = _engine(args)
     if args.lora:
         from glmimage.training.lora import apply_adapters
 

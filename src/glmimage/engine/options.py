@@ -64,3 +64,14 @@ def enable_step_cache(transformer, threshold: float) -> None:
             metadata=TransformerBlockMetadata(return_hidden_states_index=0, return_encoder_hidden_states_index=1),
         )
     transformer.enable_cache(FirstBlockCacheConfig(threshold=threshold))
+
+
+def resolve_device(device: str = "auto", dtype: str = "auto") -> tuple[str, torch.dtype]:
+    """"auto" device: cuda when available, else cpu; "auto" dtype: bfloat16 on cuda (the reference's), else float32."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if dtype == "auto":
+        dtype = "bfloat16" if device.startswith("cuda") else "float32"
+    if dtype not in ("float32", "bfloat16", "float16"):
+        raise ValueError(f"dtype must be auto, float32, bfloat16 or float16, got {dtype!r}")
+    return device, getattr(torch, dtype)

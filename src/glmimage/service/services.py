@@ -30,17 +30,11 @@ def worker_id(kind: str) -> str:
 
 def load_engine(settings: Settings):
     """The engine for `settings`: its model on its device, in its dtype."""
-    import torch
-
     from glmimage.engine import Engine
+    from glmimage.engine.options import resolve_device
 
-    device = settings.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    dtype = settings.dtype
-    if dtype == "auto":
-        dtype = "bfloat16" if device.startswith("cuda") else "float32"
-    return Engine.from_pretrained(settings.resolved_model, device=device, dtype=getattr(torch, dtype))
+    device, dtype = resolve_device(settings.device, settings.dtype)
+    return Engine.from_pretrained(settings.resolved_model, device=device, dtype=dtype)
 
 
 class EngineSlot:
