@@ -174,3 +174,14 @@ def test_tiny_preset_in_bfloat16_generates():
     engine = Engine.from_pretrained("tiny", dtype=torch.bfloat16)
     assert engine.dtype == torch.bfloat16 and engine.pipe.transformer.dtype == torch.bfloat16
     assert engine.generate('a card "OK"', steps=1).images[0].size == (64, 64)
+
+
+def test_device_and_dtype_resolution():
+    from glmimage.engine.options import resolve_device
+
+    expected = ("cuda", torch.bfloat16) if torch.cuda.is_available() else ("cpu", torch.float32)
+    assert resolve_device("auto", "auto") == expected
+    assert resolve_device("cuda:1", "auto") == ("cuda:1", torch.bfloat16)
+    assert resolve_device("cpu", "bfloat16") == ("cpu", torch.bfloat16)
+    with pytest.raises(ValueError, match="dtype must be"):
+        resolve_device("cpu", "int8")
