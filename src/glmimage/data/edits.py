@@ -130,13 +130,19 @@ def text_replace(ctx: EditContext):
     return src, tgt, instruction, {"op": "text_replace", "old": old.text, "new": new, "role": old.role}, []
 
 
-def recolour(ctx: EditContext):
+def _pick_shape(ctx: EditContext, bars: bool = True):
+    """A source design with objects and one of its shapes, chosen by the edit's generator."""
     src = ctx.source(need_objects=True)
-    idx = _shapes(src)
+    idx = _shapes(src, bars=bars)
     if not idx:
         raise EditUnavailable("no object")
     i = ctx.rng.choice(idx)
     el: Shape = src.elements[i]
+    return src, i, el
+
+
+def recolour(ctx: EditContext):
+    src, i, el = _pick_shape(ctx)
     avoid = _colours_near(src, el.box, skip=i) + [el.colour]
     options = [c.name for c in OBJECT_COLOURS if _far_from(c.name, avoid)]
     if not options:
@@ -151,12 +157,7 @@ def recolour(ctx: EditContext):
 
 
 def remove(ctx: EditContext):
-    src = ctx.source(need_objects=True)
-    idx = _shapes(src)
-    if not idx:
-        raise EditUnavailable("no object")
-    i = ctx.rng.choice(idx)
-    el: Shape = src.elements[i]
+    src, i, el = _pick_shape(ctx)
     tgt = copy.deepcopy(src)
     del tgt.elements[i]
     edit = {"op": "remove", "cls": el.cls, "colour": el.colour, "box": list(el.box)}
@@ -185,12 +186,7 @@ def _occupied(design: Design, skip: int) -> list[Box]:
 
 
 def move(ctx: EditContext):
-    src = ctx.source(need_objects=True)
-    idx = _shapes(src, bars=False)
-    if not idx:
-        raise EditUnavailable("no object")
-    i = ctx.rng.choice(idx)
-    el: Shape = src.elements[i]
+    src, i, el = _pick_shape(ctx, bars=False)
     W, H = src.width, src.height
     side_w, side_h = el.box[2] - el.box[0], el.box[3] - el.box[1]
     here = cell_of(el.box, W, H)
