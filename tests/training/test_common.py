@@ -51,6 +51,14 @@ def test_config_errors_name_the_key_and_what_is_valid():
         common.parse_overrides(["steps"])
 
 
+def test_exponent_floats_without_a_dot_are_numbers():
+    # YAML 1.1 reads `5e-4` as the string '5e-4'; float fields take it as the number
+    cfg = common.load_config(VaeTrainConfig, overrides=common.parse_overrides(["lr=5e-4", "kl_weight=1e-6"]))
+    assert cfg.lr == 5e-4 and cfg.kl_weight == 1e-6
+    with pytest.raises(InputError, match="lr must be a number, got 'fast'"):
+        common.load_config(VaeTrainConfig, overrides={"lr": "fast"})
+
+
 def test_stream_interleaves_dense_sequences_and_processes_read_disjoint_positions():
     slots = [stream_slot(p, 0.25) for p in range(400)]
     edits = [o for k, o in slots if k == "edit"]

@@ -1,7 +1,8 @@
 """`glmimage train <stage> --config X.yaml [--resume] [--out DIR] [--init DIR] [--set key=value ...]`.
 
 Stages run in this order, each reading the model directory the previous one wrote:
-vae -> tokenizer -> planner and decoder -> lora. Under several processes:
+vae -> tokenizer -> planner and decoder -> lora; `glmimage train ship --model DIR --name nano` then writes a
+trained directory in bf16 to the shipped weights. Under several processes:
 `accelerate launch --num_processes N [--cpu] -m glmimage.cli.main train <stage> --config X.yaml`.
 """
 
@@ -35,6 +36,12 @@ def register(subparsers) -> None:
         stage = stages.add_parser(name, help=HELP[name])
         add_run_arguments(stage)
         stage.set_defaults(func=run_train)
+    ship = stages.add_parser("ship", help="write a trained model directory (bf16) as the shipped weights of a preset")
+    ship.add_argument("--model", required=True, help="the trained model directory (e.g. runs/nano/decoder/model)")
+    ship.add_argument("--planner", help="take the planner from this directory (planner stage run beside the decoder)")
+    ship.add_argument("--name", default="nano", help="the preset whose shipped weights it becomes (default: nano)")
+    ship.add_argument("--dtype", default="bf16", choices=["bf16", "fp16"])
+    ship.set_defaults(func=run_ship)
 
 
 def run_train(args) -> int:
@@ -43,4 +50,12 @@ def run_train(args) -> int:
     module = importlib.import_module(STAGES[args.stage])
     path = module.train(config_from_args(module.CONFIG, args))
     print(path)
+    return 0
+
+
+def run_ship(args) -> int:
+    from glmimage.training.ship import ship, weight_bytes
+
+    path = ship(args.model, args.name, args.dtype, planner_dir=args.planner)
+    print(f"{path} ({weight_bytes(path) / 1e6:.1f} MB)")
     return 0

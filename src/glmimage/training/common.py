@@ -136,9 +136,22 @@ def load_config(cls, path: str | Path | None = None, overrides: dict[str, Any] |
     if unknown:
         raise InputError(f"unknown config keys {unknown} for {cls.__name__}; valid keys: {sorted(known)}")
     try:
-        return cls(**values)
+        return cls(**coerce_floats(cls, values))
     except TypeError as exc:
         raise InputError(f"bad config for {cls.__name__}: {exc}") from None
+
+
+def coerce_floats(cls, values: dict[str, Any]) -> dict[str, Any]:
+    """YAML 1.1 reads `5e-4` (no dot) as a string: turn such strings into floats for float fields."""
+    float_fields = {f.name for f in fields(cls) if str(f.type).split(" |")[0] == "float"}
+    out = dict(values)
+    for key in float_fields & set(values):
+        if isinstance(values[key], str):
+            try:
+                out[key] = float(values[key])
+            except ValueError:
+                raise InputError(f"{key} must be a number, got {values[key]!r}") from None
+    return out
 
 
 def parse_overrides(items: list[str] | None) -> dict[str, Any]:

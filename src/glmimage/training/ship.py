@@ -1,0 +1,82 @@
+"""The last step of the recipe: a trained model directory -> the weights shipped in the repo.
+
+Casts the four heavy components to bf16 (or fp16), writes the official layout into `src/glmimage/weights/<name>`
+(what `load_model(name)` reads), keeps the training history in glmimage.json, and refuses to write more than the
+size budget. The directory is replaced atomically: a failed ship leaves the previous weights in place.
+When the planner and decoder stages ran side by side (both from the tokenizer's directory), `--planner` takes the
+planner (vision_language_encoder) from the planner stage's directory; its frozen VQ tokenizer must be the same.
+
+    glmimage train ship --model runs/nano/decoder/model [--planner runs/nano/planner/model] --name nano
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import torch
+
+from glmimage.errors import InputError
+from glmimage.models.build import GLMIMAGE_META_FILE, write_model_dir
+from glmimage.models.load import HEAVY_COMPONENTS, WEIGHTS_DIR, load_component, load_model_dir
+from glmimage.models.presets import PRESETS
+
+SHIP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+MAX_SHIPPED_BYTES = 40_000_000  # the repo's budget for one shipped model (issue 4: at most 40 MB in all)
+
+
+def weight_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*.safetensors"))
+
+
+def read_meta(model_dir: Path) -> dict:
+    meta_file = model_dir / GLMIMAGE_META_FILE
+    return json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+
+
+def take_planner(pipe, planner_dir: Path) -> list[dict]:
+    """Put the planner of `planner_dir` into `pipe`; its VQ tokenizer must equal the one the decoder was trained on."""
+    planner = load_component(planner_dir, "vision_language_encoder", torch.float32)
+    ours, theirs = pipe.vision_language_encoder.model, planner.model
+    for part in ("visual", "vqmodel"):
+        a, b = getattr(ours, part).state_dict(), getattr(theirs, part).state_dict()
+        if any(not torch.equal(a[k], b[k]) for k in a):
+            raise InputError(f"{planner_dir} has another VQ tokenizer ({part}) than the decoder's model: its codes "
+                             "would not be the ones the decoder was trained on")
+    pipe.vision_language_encoder = planner
+    pipe.register_modules(vision_language_encoder=planner)
+    return read_meta(planner_dir).get("training", [])
+
+
+def ship(model_dir: str | Path, name: str, dtype: str = "bf16", dest_root: str | Path = WEIGHTS_DIR,
+         max_bytes: int = MAX_SHIPPED_BYTES, planner_dir: str | Path | None = None) -> Path:
+    if name not in PRESETS or name == "tiny":
+        raise InputError(f"ship names a preset with shipped weights ({', '.join(p for p in PRESETS if p != 'tiny')}),"
+                         f" got {name!r}")
+    if dtype not in SHIP_DTYPES:
+        raise InputError(f"dtype must be one of {sorted(SHIP_DTYPES)}, got {dtype!r}")
+    model_dir = Path(model_dir)
+    loaded = load_model_dir(model_dir)
+    meta = read_meta(model_dir)
+    extra = {k: v for k, v in meta.items() if k not in ("format", "preset", "limits", "default_steps",
+                                                         "default_guidance")}
+    if planner_dir is not None:
+        history = take_planner(loaded.pipe, Path(planner_dir))
+        seen = extra.get("training", [])
+        extra["training"] = seen + [record for record in history if record not in seen]
+    for component in HEAVY_COMPONENTS:
+        getattr(loaded.pipe, component).to(SHIP_DTYPES[dtype])
+    extra["shipped"] = {"from": str(model_dir), "planner_from": str(planner_dir) if planner_dir else None,
+                        "dtype": dtype}
+    dest = Path(dest_root) / name
+    tmp = dest.with_name(dest.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    write_model_dir(loaded.pipe, tmp, PRESETS[name], extra_meta=extra)
+    size = weight_bytes(tmp)
+    if size > max_bytes:
+        shutil.rmtree(tmp)
+        raise InputError(f"{model_dir} is {size / 1e6:.1f} MB in {dtype}, over the {max_bytes / 1e6:.0f} MB budget")
+    shutil.rmtree(dest, ignore_errors=True)
+    tmp.rename(dest)
+    return dest
