@@ -36,6 +36,18 @@ def test_edit_and_info(tiny_dir, tmp_path, capsys):
     assert info["classes"]["decoder"] == "GlmImageTransformer2DModel" and info["parameters"]["total"] > 0
 
 
+def test_memory_modes_give_the_same_picture(tiny_dir, tmp_path):
+    import numpy as np
+
+    pictures = []
+    for mode in ("kept", "offload", "sequential"):
+        out = tmp_path / f"{mode}.png"
+        assert main(["generate", 'a tag "$5"', "--model", str(tiny_dir), "--steps", "2", "--seed", "1",
+                     "--memory", mode, "--out", str(out), "--no-progress"]) == 0
+        pictures.append(np.asarray(Image.open(out)).astype(int))
+    assert all(np.abs(p - pictures[0]).max() <= 1 for p in pictures[1:])  # uint8 rounding of 1e-7 differences
+
+
 @pytest.mark.parametrize("args,message", [
     (["generate", ""], "prompt is empty"),
     (["generate", "x", "--size", "100x64"], "use a multiple of 32 in [64, 512]"),

@@ -170,6 +170,44 @@ def test_sequential_loading_gives_the_same_images(tiny_dir):
         assert np.array_equal(a.images[0], b.images[0])
 
 
+def test_offload_moves_each_component_to_the_device_only_for_its_stage(tiny_dir, monkeypatch):
+    from glmimage.engine import engine as engine_module
+
+    kept = Engine.from_pretrained(str(tiny_dir))
+    offload = Engine.from_pretrained(str(tiny_dir), offload=True)
+    # This machine has no GPU: the host is named "cpu:0" and the execution device "cpu", so the moves can be told apart.
+    monkeypatch.setattr(engine_module, "OFFLOAD_DEVICE", torch.device("cpu:0"))
+    components = {id(getattr(offload.pipe, n)): n for n in ("vision_language_encoder", "text_encoder", "transformer",
+                                                             "vae")}
+    on_device, visited, most = set(), [], [0]
+    original_to = torch.nn.Module.to
+
+    def spy(module, *args, **kwargs):
+        name = components.get(id(module))
+        if name is not None:
+            if str(args[0]) == "cpu":
+                on_device.add(name)
+                visited.append(name)
+                most[0] = max(most[0], len(on_device))
+            else:
+                on_device.discard(name)
+        return original_to(module, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.Module, "to", spy)
+    ref = Image.new("RGB", (64, 64), (200, 40, 40))
+    for run, together in ((lambda e: e.generate('a card "TEA"', width=64, height=64, steps=2, seed=3,
+                                                output_type="np"), 1),
+                          (lambda e: e.edit("make it blue", images=[ref], steps=2, seed=3, output_type="np"), 2)):
+        visited.clear()
+        most[0] = 0
+        image = run(offload).images[0]
+        assert set(visited) == set(components.values()) and not on_device  # every stage ran, all went back
+        assert most[0] == together  # one component at a time (the edit's DiT stage also encodes with the VAE)
+        assert np.abs(run(kept).images[0] - image).max() < 1e-5  # moved tensors may round differently (1e-7)
+    with pytest.raises(ValueError, match="pick one"):
+        Engine.from_pretrained(str(tiny_dir), sequential=True, offload=True)
+
+
 def test_tiny_preset_in_bfloat16_generates():
     engine = Engine.from_pretrained("tiny", dtype=torch.bfloat16)
     assert engine.dtype == torch.bfloat16 and engine.pipe.transformer.dtype == torch.bfloat16

@@ -36,6 +36,9 @@ def _sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda when available)")
     p.add_argument("--dtype", default="auto", choices=("auto", "float32", "bfloat16", "float16"),
                    help="weights dtype (default: bfloat16 on cuda, float32 on cpu)")
+    p.add_argument("--memory", default="kept", choices=("kept", "offload", "sequential"),
+                   help="kept: all components on the device; offload: in host memory, each on the device for its "
+                        "stage; sequential: each read from disk for its stage (model directories only)")
     p.add_argument("--lora", help="LoRA adapters from `glmimage train lora` (a folder with decoder/ and/or planner/)")
     p.add_argument("--no-progress", action="store_true")
 
@@ -96,7 +99,8 @@ def _engine(args):
     from glmimage.engine.options import resolve_device
 
     device, dtype = resolve_device(args.device, args.dtype)
-    return Engine.from_pretrained(args.model, device=device, dtype=dtype)
+    return Engine.from_pretrained(args.model, device=device, dtype=dtype, sequential=args.memory == "sequential",
+                                  offload=args.memory == "offload")
 
 
 def _governed_request(args, references=()):

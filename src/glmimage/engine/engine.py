@@ -34,15 +34,21 @@ MAX_PROMPT_CHARS = 4000
 MAX_IMAGES = 16
 MAX_STEPS = 200
 MAX_GUIDANCE = 20.0
+OFFLOAD_DEVICE = torch.device("cpu")  # where offloaded components wait between stages
 
 
 class Engine:
     def __init__(self, model: LoadedModel, device: str = "cpu", max_batch: int = 8,
-                 options: EngineOptions | None = None):
+                 options: EngineOptions | None = None, offload: bool = False):
+        if offload and model.sequential:
+            raise ValueError("offload keeps every component in host memory; sequential loading keeps none: pick one")
         self.model = model
         self.options = options or EngineOptions()
-        self.pipe = model.pipe.to(device)
         self.device = torch.device(device)
+        # offload: components live in host memory and visit the device only for their stage (the whole model in
+        # RAM, the largest stage on the GPU); no re-reading from disk as with sequential loading.
+        self.offload = offload
+        self.pipe = model.pipe if offload else model.pipe.to(device)
         self.max_batch = max_batch
         if not model.sequential:
             for name in HEAVY_COMPONENTS:
@@ -52,7 +58,8 @@ class Engine:
     @classmethod
     def from_pretrained(cls, name_or_path: str = DEFAULT_MODEL, device: str = "cpu",
                         dtype: torch.dtype = torch.float32, sequential: bool = False, **kwargs) -> Engine:
-        """`sequential=True`: load each heavy component only for its stage (peak memory = the largest stage)."""
+        """`sequential=True`: load each heavy component only for its stage (peak memory = the largest stage);
+        `offload=True`: keep all in host memory, each on the device only for its stage."""
         return cls(load_model(name_or_path, dtype, sequential), device=device, **kwargs)
 
     # -- components -----------------------------------------------------------------------------------------
@@ -62,7 +69,7 @@ class Engine:
             install_masked_attention(module)
             if self.options.step_cache_threshold is not None:
                 enable_step_cache(module, self.options.step_cache_threshold)
-        return module.to(self.device)
+        return module if self.offload else module.to(self.device)
 
     def _low_precision(self):
         """Approximate: matmuls of the decoder and VAE in bf16 under autocast, weights and norms kept in fp32
@@ -72,8 +79,18 @@ class Engine:
 
     @contextlib.contextmanager
     def _using(self, *names: str):
-        """The named heavy components: kept ones as they are, or (sequential loading) read from the model
-        directory for this stage and released after it."""
+        """The named heavy components: kept ones as they are, offloaded ones moved to the device for this stage
+        and back to host memory after it, or (sequential loading) read from the model directory and released."""
+        if self.offload:
+            modules = tuple(getattr(self.pipe, name).to(self.device) for name in names)
+            try:
+                yield modules
+            finally:
+                for module in modules:
+                    module.to(OFFLOAD_DEVICE)
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+            return
         if not self.model.sequential:
             yield tuple(getattr(self.pipe, name) for name in names)
             return
