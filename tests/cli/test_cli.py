@@ -50,9 +50,9 @@ def test_memory_modes_give_the_same_picture(tiny_dir, tmp_path):
 
 @pytest.mark.parametrize("args,message", [
     (["generate", ""], "prompt is empty"),
-    (["generate", "x", "--size", "100x64"], "use a multiple of 32 in [64, 512]"),
+    (["generate", "x", "--size", "100x64"], "use a multiple of 32 in [128, 512]"),
     (["generate", "x", "--size", "4096x4096"], "out of bounds: policy 'default' allows [64, 2048]"),
-    (["generate", "x", "--size", "1024x1024"], "use a multiple of 32 in [64, 512]"),
+    (["generate", "x", "--size", "1024x1024"], "use a multiple of 32 in [128, 512]"),
     (["generate", "x", "--steps", "500"], "steps=500 is out of bounds"),
     (["generate", "x", "--model", "/no/such/model"], "model directory not found"),
     (["generate", "x", "--out", "picture.jpg"], "must end in .png"),
@@ -70,7 +70,7 @@ def test_a_real_process_exits_2_without_a_traceback(tmp_path):
                           capture_output=True, text=True, cwd=tmp_path, timeout=120, check=False)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1] == ("glmimage: error: width=100 is not a valid size: "
-                                                    "use a multiple of 32 in [64, 512]")
+                                                    "use a multiple of 32 in [128, 512]")
     assert "Traceback" not in proc.stderr
 
 

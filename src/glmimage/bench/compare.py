@@ -162,7 +162,8 @@ def run_bench(cfg: BenchConfig, out_dir: Path, progress=print) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp, torch_threads(cfg.num_threads):
         path = model_directory(cfg.model, Path(tmp))
-        reference = GlmImagePipeline.from_pretrained(path)
+        # float32 on both sides, as our engine loads: shipped bf16 weights would otherwise load as mixed dtypes
+        reference = GlmImagePipeline.from_pretrained(path, dtype=torch.float32)
         reference.set_progress_bar_config(disable=True)
         ours = Engine(load_model(path))
         (h, w), (ph, pw) = target_grids(cfg.height, cfg.width)

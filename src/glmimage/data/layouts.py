@@ -338,7 +338,10 @@ def build_price_tag(b: Builder) -> None:
     hole_r = round(6 * b.u)
     hx, hy = (tag[0] + tag[2]) // 2, tag[1] + 3 * hole_r
     b.panel((hx - hole_r, hy - hole_r, hx + hole_r, hy + hole_r), name=b.design.background, radius=hole_r)
-    inner = lambda fy0, fy1: (tag[0] + m // 2, round(fy0 * H), tag[2] - m // 2, round(fy1 * H))
+
+    def inner(fy0: float, fy1: float) -> tuple[int, int, int, int]:
+        return tag[0] + m // 2, round(fy0 * H), tag[2] - m // 2, round(fy1 * H)
+
     b.text(b.picker.word("nouns").upper(), inner(0.22, 0.38), "product", max_size=30, min_size=16,
            phrase='+with the product name "{text}" in {colour} {style} letters')
     b.text(b.price(), inner(0.42, 0.64), "price", style=b.rng.choice(("bold sans-serif", "bold serif")), max_size=44,

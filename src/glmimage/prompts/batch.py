@@ -249,7 +249,7 @@ def run_batch(
         if (out_dir / record["path"]).is_file():
             done[(record["id"], record["variant"])] = record
     fingerprints = {item.id: item.fingerprint() for item in items}
-    for (item_id, variant), record in done.items():
+    for (item_id, _variant), record in done.items():
         if item_id in fingerprints and record["fingerprint"] != fingerprints[item_id]:
             raise InputError(f"{out_dir} already holds images of {item_id!r} made from a different prompt or "
                              f"parameters; use a new output folder or remove that row's images")

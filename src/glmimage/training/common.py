@@ -17,7 +17,7 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -462,6 +462,16 @@ def should_save(run: Run, step: int) -> bool:
     return step % run.cfg.save_every == 0 or step == run.cfg.steps
 
 
+def finish_step(run: Run, step: int, parts: dict[str, float], export_model_dir: Callable[[], Any]) -> None:
+    """After optimiser step `step` (1-based): log its scalars; at save points write a checkpoint and, before the last
+    step, the model directory (the stage writes the final one itself, after its loop)."""
+    log_scalars(run, step, parts)
+    if should_save(run, step):
+        save_checkpoint(run, step)
+        if step < run.cfg.steps:
+            export_model_dir()
+
+
 # -- model directories ----------------------------------------------------------------------------------------
 def load_pipeline(cfg, dtype: torch.dtype = torch.float32):
     """The pipeline a stage starts from: `init` (a model directory in the official layout) or fresh preset weights."""
@@ -517,6 +527,12 @@ def record_metrics(run: Run, metrics: dict) -> None:
             meta_file.write_text(json.dumps(meta, indent=2))
         plot_losses(run.log_path(), run.out / "loss.png", f"{run.stage} ({run.cfg.out})")
     run.accelerator.wait_for_everyone()
+
+
+def export_with_ema(run: Run, pipe, ema, module: torch.nn.Module) -> Path:
+    """Write the model directory with the EMA weights of `module` in place (the training weights are restored)."""
+    with with_ema_weights(ema, module.parameters()):
+        return export_model(run, pipe)
 
 
 @contextlib.contextmanager

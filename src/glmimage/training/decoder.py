@@ -223,14 +223,8 @@ def train(cfg: DecoderTrainConfig) -> Path:
         items = [data.item(p) for p in run.positions(step)]
         loss, parts = decoder_step_loss(transformer, text_encoder, pipe.tokenizer, items, cfg, gen, scheduler_config)
         parts["grad_norm"] = common.optimizer_step(run, loss, opt, sched, trained.parameters(), ema)
-        common.log_scalars(run, step + 1, parts)
-        if common.should_save(run, step + 1):
-            common.save_checkpoint(run, step + 1)
-            if step + 1 < cfg.steps:
-                with common.with_ema_weights(ema, trained.parameters()):
-                    common.export_model(run, pipe)
-    with common.with_ema_weights(ema, trained.parameters()):
-        path = common.export_model(run, pipe)
+        common.finish_step(run, step + 1, parts, lambda: common.export_with_ema(run, pipe, ema, trained))
+    path = common.export_with_ema(run, pipe, ema, trained)
     common.record_metrics(run, evaluate(run, path) if run.main else {})
     return path
 

@@ -118,6 +118,11 @@ def save_adapters(run: common.Run, wrapped: dict) -> None:
     run.accelerator.wait_for_everyone()
 
 
+def save_ema_adapters(run: common.Run, wrapped: dict, ema, trained) -> None:
+    with common.with_ema_weights(ema, trained.parameters()):
+        save_adapters(run, wrapped)
+
+
 def apply_adapters(pipe, adapters_dir: str | Path, merge: bool = True) -> None:
     """Load saved adapters into a pipeline (e.g. `Engine.from_pretrained(...).pipe`), merged into the weights by
     default so inference runs at the base model's speed."""
@@ -201,11 +206,7 @@ def train(cfg: LoraTrainConfig) -> Path:
             loss, parts["loss_planner"] = loss + cfg.planner_weight * plan_loss, pl["loss"]
         parts["loss"] = loss.item()
         parts["grad_norm"] = common.optimizer_step(run, loss, opt, sched, trained.parameters(), ema)
-        common.log_scalars(run, step + 1, parts)
-        if common.should_save(run, step + 1):
-            common.save_checkpoint(run, step + 1)
-            with common.with_ema_weights(ema, trained.parameters()):
-                save_adapters(run, wrapped)
+        common.finish_step(run, step + 1, parts, lambda: save_ema_adapters(run, wrapped, ema, trained))
     trained.eval()
     with common.with_ema_weights(ema, trained.parameters()):
         save_adapters(run, wrapped)

@@ -144,12 +144,7 @@ def train(cfg: PlannerTrainConfig) -> Path:
         batch = collate([build_sequence(planner, processor, it) for it in items], pad_id)
         loss, parts = planner_loss(model, batch, run.device)
         parts["grad_norm"] = common.optimizer_step(run, loss, opt, sched, planner.parameters(), ema)
-        common.log_scalars(run, step + 1, parts)
-        if common.should_save(run, step + 1):
-            common.save_checkpoint(run, step + 1)
-            if step + 1 < cfg.steps:
-                with common.with_ema_weights(ema, planner.parameters()):
-                    common.export_model(run, pipe)
+        common.finish_step(run, step + 1, parts, lambda: common.export_with_ema(run, pipe, ema, planner))
     planner.eval()
     with common.with_ema_weights(ema, planner.parameters()):
         path = common.export_model(run, pipe)

@@ -186,11 +186,7 @@ def train(cfg: TokenizerTrainConfig) -> Path:
         parts.update({f"batch_{k}": v for k, v in codebook_stats(codes, len(usage.counts)).items()})
         if cfg.reinit_every and (step + 1) % cfg.reinit_every == 0:
             parts["reinit_codes"] = reinit_dead_codes(run, run.accelerator.unwrap_model(model), z, usage, opt, step)
-        common.log_scalars(run, step + 1, parts)
-        if common.should_save(run, step + 1):
-            common.save_checkpoint(run, step + 1)
-            if step + 1 < cfg.steps:
-                export(run, pipe, head)
+        common.finish_step(run, step + 1, parts, lambda: export(run, pipe, head))
     model.eval()
     path = export(run, pipe, head)
     common.record_metrics(run, evaluate(run, pipe, head) if run.main else {})

@@ -76,7 +76,7 @@ def crop_batch(pipe, world, positions: list[int], crop: int, gen: torch.Generato
     h, w = x.shape[-2:]
     tops = torch.randint(0, h - crop + 1, (len(positions),), generator=gen).tolist()
     lefts = torch.randint(0, w - crop + 1, (len(positions),), generator=gen).tolist()
-    return torch.stack([x[i, :, t : t + crop, l : l + crop] for i, (t, l) in enumerate(zip(tops, lefts))])
+    return torch.stack([x[i, :, t : t + crop, left : left + crop] for i, (t, left) in enumerate(zip(tops, lefts))])
 
 
 @torch.no_grad()
@@ -129,11 +129,7 @@ def train(cfg: VaeTrainConfig):
         x = crop_batch(pipe, world, run.positions(step), cfg.crop_size, gen).to(run.device)
         loss, parts = vae_loss(model, x, gen, cfg)
         parts["grad_norm"] = common.optimizer_step(run, loss, opt, sched, model.parameters(), ema)
-        common.log_scalars(run, step + 1, parts)
-        if common.should_save(run, step + 1):
-            common.save_checkpoint(run, step + 1)
-            if step + 1 < cfg.steps:
-                export(run, pipe, ema)
+        common.finish_step(run, step + 1, parts, lambda: export(run, pipe, ema))
     pipe.vae.eval()
     path = export(run, pipe, ema)
     with common.with_ema_weights(ema, pipe.vae.parameters()):
