@@ -19,7 +19,10 @@ def test_bench_runs_both_engines_and_checks_agreement(tiny_dir, tmp_path):
     assert report["approximations"][0]["quality"]["word_accuracy"] == 0.0
     limit = report["physical_limit"]
     assert limit["gflops_per_image"]["decoder"] > 0 and 0 < limit["fraction_of_limit"]["decoder"] < 1
-    assert set(report["memory_modes"]) == {"kept", "offload", "sequential"}
+    modes = report["memory_modes"]
+    assert set(modes) == {"kept", "offload", "sequential"}
+    # each mode measured in its own process: all of them load weights, so none reads 0
+    assert all(mb > 0 for mb in modes.values()), modes
     official = report["official_weight_memory_gb"]
     assert 30 < official["kept"] < 40 and official["sequential"] < official["kept"]
     assert (tmp_path / "bench.md").read_text() == markdown(report)

@@ -1,8 +1,9 @@
 """Agreement with the reference pipeline (diffusers GlmImagePipeline) on the same tiny random weights.
 
-Tolerance: 1e-5 on float pixels in [0, 1]. With guidance off the outputs are bit-identical; with guidance on we run
-the guided and unguided passes as one batch with a boolean key mask (the glyph sequences differ in length), and SDPA
-then takes its masked kernel: rounding differences of ~1e-6 remain.
+Tolerance: 1e-5 on float pixels in [0, 1]. With guidance off the outputs are bit-identical. With guidance on, the
+engine on a CPU runs the guided and unguided passes as two forwards (cfg_mode "auto" = "split", as the reference);
+"batched" runs them as one batch with a boolean key mask (the glyph sequences differ in length), and SDPA then takes
+its masked kernel: rounding differences of ~1e-6 remain. Both modes are checked here.
 """
 
 import numpy as np
@@ -91,3 +92,29 @@ def test_batched_prompts_of_different_glyph_lengths_equal_each_prompt_alone(tiny
                                generator=torch.Generator().manual_seed(5), output_type="np").images
     assert np.abs(ref_alone[0] - alone[0]).max() < TOL  # same plan, alone: reference and ours agree
     assert np.abs(ref_batch[0] - ref_alone[0]).max() > 1e-3  # batched: the reference drifts
+
+
+def test_batched_and_split_cfg_give_the_same_images(tiny_dir, tiny_engine, reference_pipe):
+    from glmimage.engine import Engine
+    from glmimage.engine.options import EngineOptions
+    from glmimage.models.load import load_model
+
+    assert tiny_engine.options.split_cfg(tiny_engine.device)  # auto: split on a CPU
+    assert not EngineOptions().split_cfg(torch.device("cuda"))
+    assert not EngineOptions(step_cache_threshold=0.1).split_cfg(torch.device("cpu"))
+    batched = Engine(load_model(str(tiny_dir)), options=EngineOptions(cfg_mode="batched"))
+    split = Engine(load_model(str(tiny_dir)), options=EngineOptions(cfg_mode="split"))
+    prompts = ['A poster titled "SALE"', "A banner 'HELLO WONDERFUL WORLD' and \"EVERY DAY\""]
+    a = batched.generate(prompts, width=64, height=64, steps=2, seed=5, output_type="np")
+    b = split.generate(prompts, width=64, height=64, steps=2, seed=5, output_type="np")
+    assert all(np.abs(x - y).max() < TOL for x, y in zip(a.images, b.images))
+    ref = _ref(reference_pipe, prompts[0], 5, height=64, width=64, num_inference_steps=2)
+    assert np.abs(b.images[0] - ref[0]).max() < TOL
+    refs = _refs()[:2]
+    a = batched.edit("make it blue", images=refs, steps=2, seed=3, guidance=3.0, output_type="np")
+    b = split.edit("make it blue", images=refs, steps=2, seed=3, guidance=3.0, output_type="np")
+    assert np.abs(a.images[0] - b.images[0]).max() < TOL
+    with pytest.raises(ValueError, match="cfg_mode"):
+        EngineOptions(cfg_mode="fused")
+    with pytest.raises(ValueError, match="step cache"):
+        EngineOptions(cfg_mode="split", step_cache_threshold=0.1)

@@ -4,6 +4,7 @@ from glmimage.models.params import parameter_counts
 from glmimage.models.presets import (
     NANO,
     OFFICIAL,
+    OFFICIAL_SLICE,
     PRESETS,
     DecoderConfig,
     PlannerConfig,
@@ -51,3 +52,31 @@ def test_invalid_component_configs_raise():
         VAEConfig(block_out_channels=(8, 8, 8), layers_per_block=1, norm_num_groups=4)
     with pytest.raises(KeyError, match="unknown preset"):
         get_preset("huge")
+
+
+def test_official_slice_has_the_official_layer_shapes_with_one_layer_per_stack():
+    import torch
+    from diffusers import GlmImageTransformer2DModel
+    from transformers import GlmImageForConditionalGeneration, T5EncoderModel
+
+    from glmimage.models.build import decoder_kwargs, glyph_encoder_config, planner_config
+
+    def layer_shapes(preset):
+        p = preset.planner
+        vocab = p.vocab_size or 4096
+        with torch.device("meta"):
+            planner = GlmImageForConditionalGeneration(planner_config(preset, vocab, vocab - 4))
+            dit = GlmImageTransformer2DModel(**decoder_kwargs(preset))
+            glyph = T5EncoderModel(glyph_encoder_config(preset))
+        blocks = {"text": planner.model.language_model.layers, "vision": planner.model.visual.blocks,
+                  "dit": dit.transformer_blocks, "glyph": glyph.encoder.block}
+        return ({k: [(n, t.shape) for n, t in b[0].named_parameters()] for k, b in blocks.items()},
+                {k: len(b) for k, b in blocks.items()})
+
+    official, official_depth = layer_shapes(OFFICIAL)
+    sliced, sliced_depth = layer_shapes(OFFICIAL_SLICE)
+    assert sliced == official
+    assert set(sliced_depth.values()) == {1} and min(official_depth.values()) > 1
+    assert OFFICIAL_SLICE.vae == OFFICIAL.vae
+    counts = parameter_counts(OFFICIAL_SLICE)
+    assert 0.5e9 < counts["total"] < 1.2e9  # a few GB in float32: it fits this machine

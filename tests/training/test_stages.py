@@ -85,6 +85,21 @@ def test_vae_resumes_exactly_and_writes_latent_statistics(vae_runs, tiny_dir):
     assert (full / "loss.png").stat().st_size > 0 and (full / "reconstructions.png").is_file()
 
 
+def test_vae_with_frozen_encoder_keeps_the_latent_space(stage_config, vae_runs):
+    start = vae_runs[0] / "model"
+    cfg = stage_config("vae", "vae-decoder-only", steps=2, save_every=2, init=str(start), train_encoder=False)
+    out = Path(vae.train(cfg))
+    before, after = weights(start / "vae"), weights(out / "vae")
+    encoder_side = [k for k in before if k.startswith(("encoder.", "quant_conv."))]
+    decoder_side = [k for k in before if k.startswith(("decoder.", "post_quant_conv."))]
+    assert encoder_side and decoder_side
+    assert all(torch.equal(before[k], after[k]) for k in encoder_side)
+    assert any(not torch.equal(before[k], after[k]) for k in decoder_side)
+    config = lambda d: json.loads((d / "vae" / "config.json").read_text())  # noqa: E731
+    assert config(out)["latents_mean"] == config(start)["latents_mean"]
+    assert config(out)["latents_std"] == config(start)["latents_std"]
+
+
 def test_tokenizer_resumes_exactly_and_reports_codebook(tokenizer_runs, vae_runs):
     full, resumed = tokenizer_runs
     assert_same(full / "model" / "vision_language_encoder", resumed / "model" / "vision_language_encoder")

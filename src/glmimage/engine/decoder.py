@@ -94,44 +94,57 @@ def denoise(
     reference_rows: torch.Tensor | None = None,
     progress: bool = False,
     step_callback=None,
+    split_cfg: bool = False,
 ) -> torch.Tensor:
     batch, _, lat_h, lat_w = latents.shape
     device, dtype = latents.device, latents.dtype
     patch = transformer.config.patch_size
     timesteps = flow_timesteps(scheduler, steps, (lat_h // patch) * (lat_w // patch), device)
-
-    # 1. One batch for both CFG branches: rows [guided 0..B-1, unguided 0..B-1]
     guided = guidance > 1.0
-    embeds = list(glyph_embeds) + ([empty_embed] * batch if guided else [])
-    text, text_mask = pad_batch(embeds)
-    if bool(text_mask.all()):
-        text_mask = None
-    rows = 2 * batch if guided else batch
-    prior = prior_ids.repeat(2, 1) if guided else prior_ids
-    drop = torch.zeros_like(prior, dtype=torch.bool)
-    if guided:
-        drop[batch:] = True  # the unguided rows drop the plan, as in the reference
     target_size = torch.tensor([list(image_size)], dtype=dtype, device=device)  # (height, width) in pixels
-    crop = torch.zeros((rows, 2), dtype=dtype, device=device)
-    attention_kwargs = {}
-    if kv_cache is not None:
-        ref_rows = reference_rows if reference_rows is not None else torch.arange(batch)
-        attention_kwargs["reference_rows"] = ref_rows.repeat(2) if guided else ref_rows
-        if guided:  # the reference runs its unguided pass with the cache in "skip" mode
-            visible = torch.ones(rows, dtype=torch.bool)
-            visible[batch:] = False
-            attention_kwargs["reference_visible"] = visible
+    ref_rows = reference_rows if reference_rows is not None else torch.arange(batch)
+
+    def branch(embeds: list[torch.Tensor], drop_plan: bool, see_references: bool) -> dict:
+        """The forward arguments of a group of rows (everything but latents and timestep)."""
+        text, text_mask = pad_batch(embeds)
+        rows = len(embeds)
+        prior = prior_ids.repeat(rows // batch, 1)
+        drop = torch.zeros_like(prior, dtype=torch.bool)
+        if drop_plan:
+            drop[-batch:] = True  # the unguided rows drop the plan, as in the reference
+        kwargs = {"encoder_hidden_states": text, "prior_token_id": prior, "prior_token_drop": drop,
+                  "target_size": target_size.expand(rows, 2),
+                  "crop_coords": torch.zeros((rows, 2), dtype=dtype, device=device),
+                  "attention_mask": None if bool(text_mask.all()) else text_mask}
+        if kv_cache is not None and see_references:
+            kwargs["kv_caches"] = kv_cache
+            kwargs["attention_kwargs"] = {"reference_rows": ref_rows.repeat(rows // batch)}
+            if rows > batch:  # the reference runs its unguided pass with the cache in "skip" mode
+                visible = torch.ones(rows, dtype=torch.bool)
+                visible[batch:] = False
+                kwargs["attention_kwargs"]["reference_visible"] = visible
+        return kwargs
+
+    # 1. The rows of each forward. Batched: [guided 0..B-1, unguided 0..B-1] in one forward (the unguided rows'
+    # empty glyph text padded to the longest, references masked). Split: two forwards, as the reference runs
+    # them; the unguided one has no padding and no references to mask (cheaper where a bigger batch buys nothing).
+    if not guided:
+        passes = [branch(list(glyph_embeds), drop_plan=False, see_references=True)]
+    elif split_cfg:
+        passes = [branch(list(glyph_embeds), drop_plan=False, see_references=True),
+                  branch([empty_embed] * batch, drop_plan=True, see_references=False)]
+    else:
+        passes = [branch(list(glyph_embeds) + [empty_embed] * batch, drop_plan=True, see_references=True)]
 
     # 2. Denoising loop
     for i, t in enumerate(tqdm(timesteps, desc="decoder", disable=not progress, leave=False)):
-        model_input = torch.cat([latents, latents]) if guided else latents
-        timestep = t.expand(rows) - 1
-        pred = transformer(
-            hidden_states=model_input.to(transformer.dtype), encoder_hidden_states=text, prior_token_id=prior,
-            prior_token_drop=drop, timestep=timestep, target_size=target_size.expand(rows, 2),
-            crop_coords=crop, attention_mask=text_mask, attention_kwargs=attention_kwargs or None,
-            kv_caches=kv_cache, return_dict=False,
-        )[0].float()
+        preds = []
+        for kwargs in passes:
+            rows = kwargs["prior_token_id"].shape[0]
+            model_input = latents.repeat(rows // batch, 1, 1, 1)
+            preds.append(transformer(hidden_states=model_input.to(transformer.dtype), timestep=t.expand(rows) - 1,
+                                     return_dict=False, **kwargs)[0].float())
+        pred = torch.cat(preds)
         if guided:
             cond, uncond = pred.chunk(2)
             pred = uncond + guidance * (cond - uncond)

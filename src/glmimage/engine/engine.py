@@ -221,7 +221,8 @@ class Engine:
             with self._step_cache_context(transformer, "decode"), self._low_precision():
                 latents = denoise(transformer, scheduler, latents, prior, glyphs, empty, guidance, steps,
                                   image_size=(plans[0].height, plans[0].width), kv_cache=kv_cache,
-                                  reference_rows=rows, progress=progress)
+                                  reference_rows=rows, progress=progress,
+                                  split_cfg=self.options.split_cfg(device))
             if self.options.step_cache_threshold is not None:
                 transformer._reset_stateful_cache()  # the next batch starts from a full forward
             del kv_cache

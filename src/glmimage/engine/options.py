@@ -1,7 +1,9 @@
 """How the engine runs: exact settings (same output) and opt-in approximations (measured quality cost).
 
 Exact: the planner's sampling loop ("fast" = our lean loop, tokens equal generate()'s; "library" = generate()),
-CPU threads. Approximate (off by default): bf16 matmuls (autocast) for the decoder and VAE, diffusers' First Block Cache
+CPU threads, and how the two CFG branches run ("batched": one forward of 2B rows, the win on a GPU; "split": two
+forwards as the reference runs them, cheaper on a CPU where a bigger batch buys nothing and the batched unguided rows
+pay for padding and masks; "auto": split on CPU, batched elsewhere). Approximate (off by default): bf16 matmuls (autocast) for the decoder and VAE, diffusers' First Block Cache
 on the DiT (skips the remaining blocks when the first block's residual barely changed between steps).
 Fewer steps is simply `steps=` on each call.
 """
@@ -20,6 +22,7 @@ class EngineOptions:
     num_threads: int | None = None  # None: leave torch's setting alone
     decoder_dtype: str = "float32"  # "float32" | "bfloat16" (approximate)
     step_cache_threshold: float | None = None  # First Block Cache threshold, e.g. 0.05 (approximate)
+    cfg_mode: str = "auto"  # "auto" | "batched" | "split" (exact: same images within float tolerance)
 
     def __post_init__(self) -> None:
         if self.planner not in ("fast", "library"):
@@ -30,6 +33,17 @@ class EngineOptions:
             raise ValueError(f"decoder_dtype must be 'float32' or 'bfloat16', got {self.decoder_dtype!r}")
         if self.step_cache_threshold is not None and self.step_cache_threshold <= 0:
             raise ValueError("step_cache_threshold must be positive")
+        if self.cfg_mode not in ("auto", "batched", "split"):
+            raise ValueError(f"cfg_mode must be 'auto', 'batched' or 'split', got {self.cfg_mode!r}")
+        if self.cfg_mode == "split" and self.step_cache_threshold is not None:
+            # First Block Cache compares successive forwards: alternating guided/unguided calls would break it
+            raise ValueError("the step cache needs cfg_mode 'batched' (or 'auto')")
+
+    def split_cfg(self, device: torch.device) -> bool:
+        """Whether the two CFG branches run as separate forwards on this device."""
+        if self.cfg_mode != "auto":
+            return self.cfg_mode == "split"
+        return device.type == "cpu" and self.step_cache_threshold is None
 
     @property
     def exact(self) -> bool:

@@ -8,7 +8,7 @@ VAE, DiT patch 2 (1/16 grid), the plan upsampled 2x onto the DiT grid, 3-D MRoPE
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 
 @dataclass(frozen=True)
@@ -199,7 +199,23 @@ OFFICIAL = ModelPreset(
     default_steps=50,
 )
 
-PRESETS: dict[str, ModelPreset] = {"tiny": TINY, "nano": NANO, "official": OFFICIAL}
+# The official model's widths with one layer in every stack, random weights: `glmimage bench --model official-slice`
+# measures speed where matmuls are as large as the official ones (nano's are small enough to be overhead- and
+# bandwidth-bound). The text vocabulary is cut to 2048 BPE tokens (an embedding lookup costs nothing per token, and
+# 168k rows would add 2.7 GB); the lm_head still covers the 16384 codes. Speed only: nothing trains it.
+OFFICIAL_SLICE = replace(
+    OFFICIAL,
+    name="official-slice",
+    planner=replace(OFFICIAL.planner, num_layers=1, vision_depth=1, text_vocab_size=2048, vocab_size=None,
+                    vision_vocab_size=None, image_token_id=None),
+    glyph=replace(OFFICIAL.glyph, num_layers=1),
+    decoder=replace(OFFICIAL.decoder, num_layers=1),
+    limits=replace(OFFICIAL.limits, min_side=256, default_width=256, default_height=256, min_pixels=256 * 256),
+    default_steps=8,
+    notes="official widths, one layer per stack, random weights: speed benchmarks only",
+)
+
+PRESETS: dict[str, ModelPreset] = {"tiny": TINY, "nano": NANO, "official": OFFICIAL, "official-slice": OFFICIAL_SLICE}
 
 
 def get_preset(name: str) -> ModelPreset:

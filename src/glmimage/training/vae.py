@@ -30,6 +30,9 @@ class VaeTrainConfig(common.RunConfig):
     kl_weight: float = 1e-6  # per latent element
     edge_weight: float = 0.0  # L1 between image gradients of reconstruction and original
     stats_samples: int = 8  # images whose latents give latents_mean / latents_std
+    # false: only the decoder (and post_quant_conv) trains, so the latents, their statistics and every model trained
+    # on them stay valid; the way to sharpen a shipped model's reconstructions without retraining its DiT
+    train_encoder: bool = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -107,10 +110,18 @@ def evaluate(run: common.Run, pipe) -> dict:
     return metrics
 
 
+def freeze_encoder(vae) -> None:
+    """The encoder side (encoder, quant_conv) keeps its weights: the latent space does not move."""
+    for module in (vae.encoder, vae.quant_conv):
+        if module is not None:
+            module.requires_grad_(False)
+
+
 def export(run: common.Run, pipe, ema):
-    """Write the model directory with fresh latent statistics (and the EMA weights when EMA is on)."""
+    """Write the model directory with fresh latent statistics (kept as they are when the encoder is frozen) and the
+    EMA weights when EMA is on."""
     with common.with_ema_weights(ema, pipe.vae.parameters()):
-        if run.main:
+        if run.main and run.cfg.train_encoder:
             mean, std = latent_stats(pipe, make_world(run.cfg), run.cfg.stats_samples)
             pipe.vae.register_to_config(latents_mean=mean, latents_std=std)
         return common.export_model(run, pipe)
@@ -120,6 +131,8 @@ def train(cfg: VaeTrainConfig):
     run = common.start_run("vae", cfg)
     pipe = common.load_pipeline(cfg)
     world = make_world(cfg)
+    if not cfg.train_encoder:
+        freeze_encoder(pipe.vae)
     model = VaeWithPosterior(pipe.vae.train())
     opt, sched = common.make_optimizer(run, model.parameters())
     ema = common.make_ema(run, model)
