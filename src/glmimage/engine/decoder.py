@@ -141,7 +141,7 @@ def denoise(
         preds = []
         for kwargs in passes:
             rows = kwargs["prior_token_id"].shape[0]
-            model_input = latents.repeat(rows // batch, 1, 1, 1)
+            model_input = latents if rows == batch else latents.repeat(rows // batch, 1, 1, 1)  # no copy per step
             preds.append(transformer(hidden_states=model_input.to(transformer.dtype), timestep=t.expand(rows) - 1,
                                      return_dict=False, **kwargs)[0].float())
         pred = torch.cat(preds)
