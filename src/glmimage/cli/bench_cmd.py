@@ -15,6 +15,8 @@ def register(subparsers) -> None:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--repeats", type=int, default=3, help="keep the fastest of N runs per measurement")
     p.add_argument("--no-approximations", action="store_true")
+    p.add_argument("--no-compile", action="store_true",
+                   help="measure our engine eager only (default: compiled, with an eager row beside it)")
     p.add_argument("--quality", type=int, default=0, metavar="N",
                    help="score exact and each approximation with glmimage eval on N test designs")
     p.add_argument("--out", default="outputs/bench")
@@ -31,7 +33,8 @@ def run(args) -> int:
     except ValueError:
         raise InputError("--size must look like 256x256 and --batch-sizes like 1,4,8") from None
     kwargs = dict(model=args.model, width=width, height=height, steps=args.steps, batch_sizes=batches,
-                  num_threads=args.threads, repeats=args.repeats, quality_samples=args.quality)
+                  num_threads=args.threads, repeats=args.repeats, quality_samples=args.quality,
+                  compile=not args.no_compile)
     if args.no_approximations:
         kwargs["approximations"] = {}
     report = run_bench(BenchConfig(**kwargs), Path(args.out))

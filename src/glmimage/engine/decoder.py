@@ -95,7 +95,10 @@ def denoise(
     progress: bool = False,
     step_callback=None,
     split_cfg: bool = False,
+    forward=None,
 ) -> torch.Tensor:
+    """`forward`: what runs the DiT (e.g. its compiled form); the transformer itself by default."""
+    forward = transformer if forward is None else forward
     batch, _, lat_h, lat_w = latents.shape
     device, dtype = latents.device, latents.dtype
     patch = transformer.config.patch_size
@@ -142,8 +145,8 @@ def denoise(
         for kwargs in passes:
             rows = kwargs["prior_token_id"].shape[0]
             model_input = latents if rows == batch else latents.repeat(rows // batch, 1, 1, 1)  # no copy per step
-            preds.append(transformer(hidden_states=model_input.to(transformer.dtype), timestep=t.expand(rows) - 1,
-                                     return_dict=False, **kwargs)[0].float())
+            preds.append(forward(hidden_states=model_input.to(transformer.dtype), timestep=t.expand(rows) - 1,
+                                 return_dict=False, **kwargs)[0].float())
         pred = torch.cat(preds)
         if guided:
             cond, uncond = pred.chunk(2)

@@ -19,6 +19,7 @@ import glmimage
 from glmimage.defaults import DEFAULT_MODEL
 from glmimage.engine.attention import install_masked_attention
 from glmimage.engine.decoder import denoise, initial_latents, vae_stats, write_reference_cache
+from glmimage.engine.fast_planner import CompiledDecodeStep
 from glmimage.engine.glyphs import encode_glyph_text
 from glmimage.engine.options import EngineOptions, enable_step_cache, torch_threads
 from glmimage.engine.plan import Plan
@@ -53,6 +54,15 @@ class Engine:
         if not model.sequential:
             for name in HEAVY_COMPONENTS:
                 self._prepare(name, getattr(self.pipe, name))
+        self._planner_step = self._decoder_forward = self._vae_decode = None
+        if self.options.compile:
+            if model.sequential or offload:
+                # compiled graphs hold the weights of the modules they were made from: those must stay put
+                raise ValueError("compile needs the components kept in place: not with sequential loading or offload")
+            self._planner_step = CompiledDecodeStep(self.pipe.vision_language_encoder)
+            frozen = {"freezing": True}  # weights become graph constants, prepacked for the CPU's kernels
+            self._decoder_forward = torch.compile(self.pipe.transformer, dynamic=False, options=frozen)
+            self._vae_decode = torch.compile(self.pipe.vae.decode, dynamic=False, options=frozen)
         self._lock = threading.RLock()  # the planner keeps per-call state on the module: one call at a time
 
     @classmethod
@@ -163,7 +173,8 @@ class Engine:
         width, height = self._size(width, height)
         with self._lock, torch_threads(self.options.num_threads), self._using("vision_language_encoder") as (planner,):
             return make_plan(planner, self.pipe.processor, prompt, width, height, seed, references=refs,
-                             model_id=self.model_id, progress=progress, sampler=self.options.planner)
+                             model_id=self.model_id, progress=progress, sampler=self.options.planner,
+                             compiled=self._planner_step)
 
     # -- decoder --------------------------------------------------------------------------------------------
     def decode(self, plans: Plan | list[Plan], seed: int = 0, steps: int | None = None,
@@ -222,7 +233,7 @@ class Engine:
                 latents = denoise(transformer, scheduler, latents, prior, glyphs, empty, guidance, steps,
                                   image_size=(plans[0].height, plans[0].width), kv_cache=kv_cache,
                                   reference_rows=rows, progress=progress,
-                                  split_cfg=self.options.split_cfg(device))
+                                  split_cfg=self.options.split_cfg, forward=self._decoder_forward)
             if self.options.step_cache_threshold is not None:
                 transformer._reset_stateful_cache()  # the next batch starts from a full forward
             del kv_cache
@@ -231,7 +242,8 @@ class Engine:
         start = time.perf_counter()
         with torch.no_grad(), self._using("vae") as (vae,), self._low_precision():
             mean, std = vae_stats(vae, device, vae.dtype)
-            pixels = vae.decode(latents.to(vae.dtype) * std + mean, return_dict=False)[0]
+            decode = vae.decode if self._vae_decode is None else self._vae_decode
+            pixels = decode(latents.to(vae.dtype) * std + mean, return_dict=False)[0]
         images = list(pipe.image_processor.postprocess(pixels.float(), output_type=output_type))
         return images, t_dec, time.perf_counter() - start
 

@@ -5,6 +5,10 @@
 cache bookkeeping, output containers). Here each step is: one forward with the KV cache, the processors in the
 order `generate` applies them (our code mask first, then temperature, top-k, top-p), softmax, multinomial.
 Tokens equal `generate`'s for the same seed (tested); the library path stays available as `planner="library"`.
+
+`CompiledDecodeStep` (opt-in, `EngineOptions(compile=True)`): the decoding steps run the library's language model
+and head under `torch.compile` with a static KV cache (fixed shapes: one graph serves every token); the prefill and
+the 3-D positions stay the library's. Same tokens within float tolerance (tested).
 """
 
 from __future__ import annotations
@@ -43,21 +47,70 @@ def sampling_processors(generation_config, leading: list) -> LogitsProcessorList
     return processors
 
 
+CACHE_BUCKET = 256  # static caches are sized in multiples of this, so prompts of similar length share one graph
+
+
+class CompiledDecodeStep:
+    """One decoding step of a planner (embed -> language model with a static cache -> head), compiled once."""
+
+    def __init__(self, planner):
+        self.planner = planner
+        # freezing: weights become constants of the graph (prepacked for the CPU's matmul kernels)
+        self.step = torch.compile(self._step, dynamic=False, options={"freezing": True, "cpp_wrapper": True})
+
+    def _step(self, token: torch.Tensor, position_ids: torch.Tensor, cache) -> torch.Tensor:
+        language_model = self.planner.model.language_model
+        hidden = language_model(inputs_embeds=language_model.embed_tokens(token), position_ids=position_ids,
+                                past_key_values=cache, use_cache=True).last_hidden_state
+        return self.planner.lm_head(hidden[:, -1])
+
+    def new_cache(self, length: int):
+        from transformers import StaticCache
+
+        size = -(-length // CACHE_BUCKET) * CACHE_BUCKET
+        return StaticCache(config=self.planner.config.get_text_config(), max_cache_len=size)
+
+    def decode_positions(self, prompt_len: int, num_new: int) -> torch.Tensor:
+        """(num_new, 3, 1, 1) positions of the generated tokens, as the library's decode branch computes them after
+        the prefill (the grid positions of the image tokens it prepared, else counting on from the prompt)."""
+        model = self.planner.model
+        if model._cached_decode_position_ids is not None:
+            if model._prefill_len != prompt_len:
+                raise RuntimeError("planner prefill length does not match the prompt")
+            positions = model._cached_decode_position_ids[:, :, :num_new]  # (1, 3, N)
+        else:
+            positions = (torch.arange(num_new, device=self.planner.device) + prompt_len).view(1, 1, -1).repeat(1, 3, 1)
+        if positions.shape[-1] < num_new:
+            raise RuntimeError(f"the library prepared {positions.shape[-1]} decode positions, {num_new} needed")
+        return positions.permute(2, 1, 0).unsqueeze(-1).contiguous()
+
+
 @torch.no_grad()
-def sample_tokens(planner, inputs: dict, num_new: int, processors: LogitsProcessorList) -> torch.Tensor:
+def sample_tokens(planner, inputs: dict, num_new: int, processors: LogitsProcessorList,
+                  compiled: CompiledDecodeStep | None = None) -> torch.Tensor:
     """(1, prompt_len + num_new) ids, sampling from the global RNG as generate() does."""
     from transformers import DynamicCache
 
     input_ids = inputs["input_ids"]
-    cache = DynamicCache(config=planner.config.get_text_config())
-    out = planner(**inputs, past_key_values=cache, use_cache=True, logits_to_keep=1)
+    prompt_len = input_ids.shape[-1]
+    if compiled is None:
+        cache = DynamicCache(config=planner.config.get_text_config())
+    else:
+        cache = compiled.new_cache(prompt_len + num_new)
+    logits = planner(**inputs, past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1]
+    positions = compiled.decode_positions(prompt_len, num_new) if compiled is not None else None
     attention_mask = inputs.get("attention_mask")
-    for _ in range(num_new):
-        scores = processors(input_ids, out.logits[:, -1].to(copy=True, dtype=torch.float32))
+    for i in range(num_new):
+        scores = processors(input_ids, logits.to(copy=True, dtype=torch.float32))
         next_token = torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1)  # (1, 1)
         input_ids = torch.cat([input_ids, next_token], dim=-1)
+        if i == num_new - 1:
+            break  # the last token needs no forward
+        if compiled is not None:
+            logits = compiled.step(next_token, positions[i], cache)
+            continue
         if attention_mask is not None:
             attention_mask = torch.cat([attention_mask, attention_mask.new_ones((1, 1))], dim=-1)
-        out = planner(input_ids=next_token, attention_mask=attention_mask, past_key_values=cache, use_cache=True,
-                      logits_to_keep=1)
+        logits = planner(input_ids=next_token, attention_mask=attention_mask, past_key_values=cache, use_cache=True,
+                         logits_to_keep=1).logits[:, -1]
     return input_ids

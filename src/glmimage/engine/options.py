@@ -1,11 +1,17 @@
 """How the engine runs: exact settings (same output) and opt-in approximations (measured quality cost).
 
-Exact: the planner's sampling loop ("fast" = our lean loop, tokens equal generate()'s; "library" = generate()),
-CPU threads, and how the two CFG branches run ("batched": one forward of 2B rows, the win on a GPU; "split": two
-forwards as the reference runs them, cheaper on a CPU where a bigger batch buys nothing and the batched unguided rows
-pay for padding and masks; "auto": split on CPU, batched elsewhere). Approximate (off by default): bf16 matmuls (autocast) for the decoder and VAE, diffusers' First Block Cache
-on the DiT (skips the remaining blocks when the first block's residual barely changed between steps).
-Fewer steps is simply `steps=` on each call.
+Exact:
+- the planner's sampling loop ("fast" = our lean loop, tokens equal generate()'s; "library" = generate());
+- CPU threads;
+- how the two CFG branches run: "batched" (default), one forward of 2B rows, the unguided rows' shorter glyph text
+  padded and masked; "split", two forwards as the reference runs them. On this 2-core CPU (nano, 256x256, machine
+  idle) batched was 3-11% faster in every setting tried: 1 or 2 threads, eager or compiled;
+- `compile`: torch.compile (inductor, frozen weights) of the DiT's forward and of the planner's decoding step with a
+  static KV cache. Same images within float tolerance; each new shape compiles first (tens of seconds on a CPU), so
+  it pays off in servers and batch jobs, not for one image.
+Approximate (off by default): bf16 matmuls (autocast) for the decoder and VAE, diffusers' First Block Cache on the
+DiT (skips the remaining blocks when the first block's residual barely changed between steps). Fewer steps is
+simply `steps=` on each call.
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ class EngineOptions:
     num_threads: int | None = None  # None: leave torch's setting alone
     decoder_dtype: str = "float32"  # "float32" | "bfloat16" (approximate)
     step_cache_threshold: float | None = None  # First Block Cache threshold, e.g. 0.05 (approximate)
-    cfg_mode: str = "auto"  # "auto" | "batched" | "split" (exact: same images within float tolerance)
+    cfg_mode: str = "batched"  # "batched" | "split" (exact: same images within float tolerance)
+    compile: bool = False  # torch.compile the DiT and the planner's decoding step (exact within float tolerance)
 
     def __post_init__(self) -> None:
         if self.planner not in ("fast", "library"):
@@ -33,17 +40,19 @@ class EngineOptions:
             raise ValueError(f"decoder_dtype must be 'float32' or 'bfloat16', got {self.decoder_dtype!r}")
         if self.step_cache_threshold is not None and self.step_cache_threshold <= 0:
             raise ValueError("step_cache_threshold must be positive")
-        if self.cfg_mode not in ("auto", "batched", "split"):
-            raise ValueError(f"cfg_mode must be 'auto', 'batched' or 'split', got {self.cfg_mode!r}")
+        if self.cfg_mode not in ("batched", "split"):
+            raise ValueError(f"cfg_mode must be 'batched' or 'split', got {self.cfg_mode!r}")
         if self.cfg_mode == "split" and self.step_cache_threshold is not None:
             # First Block Cache compares successive forwards: alternating guided/unguided calls would break it
-            raise ValueError("the step cache needs cfg_mode 'batched' (or 'auto')")
+            raise ValueError("the step cache needs cfg_mode 'batched'")
+        if self.compile and self.step_cache_threshold is not None:
+            # the cache's hooks decide per forward whether to skip blocks: not one fixed graph
+            raise ValueError("compile and the step cache do not combine: pick one")
 
-    def split_cfg(self, device: torch.device) -> bool:
-        """Whether the two CFG branches run as separate forwards on this device."""
-        if self.cfg_mode != "auto":
-            return self.cfg_mode == "split"
-        return device.type == "cpu" and self.step_cache_threshold is None
+    @property
+    def split_cfg(self) -> bool:
+        """Whether the two CFG branches run as separate forwards."""
+        return self.cfg_mode == "split"
 
     @property
     def exact(self) -> bool:

@@ -62,8 +62,9 @@ def reference_tokens(planner, pixel_values: torch.Tensor, grids: torch.Tensor) -
 @torch.no_grad()
 def make_plan(planner, processor, prompt: str, width: int, height: int, seed: int,
               references: list | None = None, model_id: str = "", progress: bool = False,
-              sampler: str = "fast") -> Plan:
-    """Run the planner for one prompt. `references` are PIL images already resized to valid sizes."""
+              sampler: str = "fast", compiled=None) -> Plan:
+    """Run the planner for one prompt. `references` are PIL images already resized to valid sizes.
+    `compiled`: a `CompiledDecodeStep` of this planner for the fast sampler's decoding steps."""
     start = time.perf_counter()
     device = planner.device
     is_t2i = not references
@@ -90,7 +91,7 @@ def make_plan(planner, processor, prompt: str, width: int, height: int, seed: in
         torch.manual_seed(seed)
         if sampler == "fast" and supports_fast_sampling(planner.generation_config):
             outputs = sample_tokens(planner, dict(inputs), num_new + 1,
-                                    sampling_processors(planner.generation_config, leading))
+                                    sampling_processors(planner.generation_config, leading), compiled=compiled)
         else:
             outputs = planner.generate(**inputs, max_new_tokens=num_new + 1, do_sample=True,
                                        logits_processor=LogitsProcessorList(leading))
