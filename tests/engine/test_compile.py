@@ -61,3 +61,20 @@ def test_compile_refuses_what_it_cannot_serve(tiny_dir):
         Engine(load_model(str(tiny_dir), sequential=True), options=EngineOptions(compile=True))
     with pytest.raises(ValueError, match="offload"):
         Engine(load_model(str(tiny_dir)), options=EngineOptions(compile=True), offload=True)
+
+
+def test_prompts_of_similar_text_length_share_the_compiled_graphs(compiled_engine):
+    from torch._dynamo.utils import counters
+
+    compiled_engine.generate('A poster titled "SPRING"', width=64, height=64, steps=1, seed=0)
+    graphs = counters["stats"]["unique_graphs"]
+    compiled_engine.generate('A poster titled "AUTUMN FAIR" and "MAY"', width=64, height=64, steps=1, seed=0)
+    assert counters["stats"]["unique_graphs"] == graphs  # glyph tokens padded to one bucket: no new graph
+
+
+def test_glyph_padding_to_a_multiple_is_masked():
+    from glmimage.engine.glyphs import pad_batch
+
+    text, mask = pad_batch([torch.ones(1, 5, 3), torch.ones(1, 33, 3)], multiple_of=32)
+    assert text.shape == (2, 64, 3) and mask.sum(dim=1).tolist() == [5, 33]
+    assert bool(mask[:, -5:].all()) and not bool(mask[0, :-5].any())  # left padding, real tokens last

@@ -40,5 +40,7 @@ def test_engine_device_and_dtype_follow_settings():
 
     engine = load_engine(Settings(model="tiny", device="auto"))  # no GPU on the CI machine: cpu, float32
     assert engine.device == torch.device("cpu") and engine.dtype == torch.float32
+    assert not engine.options.compile
+    assert load_engine(Settings.from_env({"GLMIMAGE_MODEL": "tiny", "GLMIMAGE_COMPILE": "true"})).options.compile
     with pytest.raises(ValueError, match="dtype='half'"):
         Settings(model="tiny", dtype="half")

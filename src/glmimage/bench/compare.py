@@ -283,8 +283,9 @@ def markdown(report: dict) -> str:
         base = report["exact_quality"]
         lines += ["", f"Quality (glmimage eval, {cfg['quality_samples']} test designs; exact: word accuracy "
                   f"{_num(base['word_accuracy'])}, NED {_num(base['ned'])}, objects {_num(base['object_correct'])}). "
-                  "Cost of each approximation, in points of word accuracy: "
-                  + ", ".join(f"{r['engine']} {_points(base['word_accuracy'], r['quality']['word_accuracy'])}"
+                  "Cost of each approximation, in points of word accuracy / NED: "
+                  + ", ".join(f"{r['engine']} {_points(base['word_accuracy'], r['quality']['word_accuracy'])} / "
+                              f"{_points(base['ned'], r['quality']['ned'])}"
                               for r in report["approximations"])]
     mem = report["memory_modes"]
     off = report["official_weight_memory_gb"]

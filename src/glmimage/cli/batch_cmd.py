@@ -23,11 +23,14 @@ def register(subparsers) -> None:
     add_planner_args(run)
     run.add_argument("--json", action="store_true", help="print the manifest records as JSON")
     run.add_argument("--no-progress", action="store_true")
+    run.add_argument("--compile", action="store_true",
+                     help="run the engine compiled: same images, faster after each size's first image compiles")
     run.set_defaults(func=run_batch_cmd)
 
 
 def run_batch_cmd(args) -> int:
     from glmimage.engine import Engine
+    from glmimage.engine.options import EngineOptions
     from glmimage.policy import load_policy
     from glmimage.prompts.batch import run_batch
     from glmimage.prompts.brand import load_brand_kit
@@ -38,7 +41,7 @@ def run_batch_cmd(args) -> int:
     brand = load_brand_kit(args.brand) if args.brand else None
     library = FilePromptLibrary(args.library) if args.library else None
     planner = make_planner_from_args(args)
-    engine = Engine.from_pretrained(args.model)
+    engine = Engine.from_pretrained(args.model, options=EngineOptions(compile=args.compile))
     report = run_batch(engine, args.batch, args.out, brand=brand, policy=policy, library=library, planner=planner,
                        progress=not args.no_progress)
     if args.json:

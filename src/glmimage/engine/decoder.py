@@ -96,8 +96,10 @@ def denoise(
     step_callback=None,
     split_cfg: bool = False,
     forward=None,
+    glyph_multiple: int = 1,
 ) -> torch.Tensor:
-    """`forward`: what runs the DiT (e.g. its compiled form); the transformer itself by default."""
+    """`forward`: what runs the DiT (e.g. its compiled form); the transformer itself by default.
+    `glyph_multiple`: pad the glyph tokens of each forward to a multiple of this (masked: same images)."""
     forward = transformer if forward is None else forward
     batch, _, lat_h, lat_w = latents.shape
     device, dtype = latents.device, latents.dtype
@@ -109,7 +111,7 @@ def denoise(
 
     def branch(embeds: list[torch.Tensor], drop_plan: bool, see_references: bool) -> dict:
         """The forward arguments of a group of rows (everything but latents and timestep)."""
-        text, text_mask = pad_batch(embeds)
+        text, text_mask = pad_batch(embeds, glyph_multiple)
         rows = len(embeds)
         prior = prior_ids.repeat(rows // batch, 1)
         drop = torch.zeros_like(prior, dtype=torch.bool)

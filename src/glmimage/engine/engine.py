@@ -36,6 +36,10 @@ MAX_IMAGES = 16
 MAX_STEPS = 200
 MAX_GUIDANCE = 20.0
 OFFLOAD_DEVICE = torch.device("cpu")  # where offloaded components wait between stages
+# Compiled engines: glyph tokens are padded (masked) to a multiple of this, so prompts of similar text length share
+# one DiT graph; and each compiled function may keep this many graphs (sizes x batches x glyph buckets).
+COMPILED_GLYPH_BUCKET = 32
+COMPILED_GRAPHS = 64
 
 
 class Engine:
@@ -59,6 +63,7 @@ class Engine:
             if model.sequential or offload:
                 # compiled graphs hold the weights of the modules they were made from: those must stay put
                 raise ValueError("compile needs the components kept in place: not with sequential loading or offload")
+            torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, COMPILED_GRAPHS)
             self._planner_step = CompiledDecodeStep(self.pipe.vision_language_encoder)
             frozen = {"freezing": True}  # weights become graph constants, prepacked for the CPU's kernels
             self._decoder_forward = torch.compile(self.pipe.transformer, dynamic=False, options=frozen)
@@ -233,7 +238,8 @@ class Engine:
                 latents = denoise(transformer, scheduler, latents, prior, glyphs, empty, guidance, steps,
                                   image_size=(plans[0].height, plans[0].width), kv_cache=kv_cache,
                                   reference_rows=rows, progress=progress,
-                                  split_cfg=self.options.split_cfg, forward=self._decoder_forward)
+                                  split_cfg=self.options.split_cfg, forward=self._decoder_forward,
+                                  glyph_multiple=COMPILED_GLYPH_BUCKET if self.options.compile else 1)
             if self.options.step_cache_threshold is not None:
                 transformer._reset_stateful_cache()  # the next batch starts from a full forward
             del kv_cache

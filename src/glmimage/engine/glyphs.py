@@ -26,9 +26,10 @@ def encode_glyph_text(texts: list[str], tokenizer, text_encoder, max_sequence_le
     return hidden[mask.bool()].unsqueeze(0)
 
 
-def pad_batch(embeds: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Left-pad (1, L_i, D) embeddings to (B, L, D) and return the (B, L) bool mask of real tokens."""
-    max_len = max(e.shape[1] for e in embeds)
+def pad_batch(embeds: list[torch.Tensor], multiple_of: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left-pad (1, L_i, D) embeddings to (B, L, D) and return the (B, L) bool mask of real tokens. L is the longest
+    L_i rounded up to `multiple_of` (compiled graphs are made per shape: buckets keep their number small)."""
+    max_len = -(-max(e.shape[1] for e in embeds) // multiple_of) * multiple_of
     dim, device, dtype = embeds[0].shape[2], embeds[0].device, embeds[0].dtype
     out = torch.zeros(len(embeds), max_len, dim, device=device, dtype=dtype)
     mask = torch.zeros(len(embeds), max_len, dtype=torch.bool, device=device)

@@ -31,10 +31,11 @@ def worker_id(kind: str) -> str:
 def load_engine(settings: Settings):
     """The engine for `settings`: its model on its device, in its dtype."""
     from glmimage.engine import Engine
-    from glmimage.engine.options import resolve_device
+    from glmimage.engine.options import EngineOptions, resolve_device
 
     device, dtype = resolve_device(settings.device, settings.dtype)
-    return Engine.from_pretrained(settings.resolved_model, device=device, dtype=dtype)
+    return Engine.from_pretrained(settings.resolved_model, device=device, dtype=dtype,
+                                  options=EngineOptions(compile=settings.compile))
 
 
 class EngineSlot:

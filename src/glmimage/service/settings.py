@@ -19,6 +19,7 @@ class Settings:
     model: str = ""  # preset or model directory; "" = glmimage.engine.DEFAULT_MODEL
     device: str = "auto"  # "auto": cuda when available, else cpu; or "cpu", "cuda", "cuda:1", ...
     dtype: str = "auto"  # "auto": bfloat16 on cuda (the reference's dtype), float32 on cpu
+    compile: bool = False  # EngineOptions(compile=True): same images, faster once each shape has compiled (servers)
     data_dir: Path = Path("runs/service")
     database_url: str = ""  # "" = SQLite file in data_dir; env DATABASE_URL
     queue: str = "local"  # "local": in-process worker thread; "rq": workers on other processes/machines
