@@ -144,6 +144,21 @@ def test_fast_planner_loop_writes_the_same_tokens_as_generate(tiny_dir):
     assert torch.equal(a.target_tokens, b.target_tokens) and a.hash == b.hash
 
 
+def test_prompts_planned_together_write_the_tokens_each_writes_alone(tiny_engine):
+    prompts = ['a banner "HELLO"', 'A recipe card titled "LEMON CAKE" with three steps', "a red circle"]
+    together = tiny_engine.plan_many(prompts, width=96, height=64, seeds=[4, 5, 6])
+    for prompt, seed, plan in zip(prompts, (4, 5, 6), together):
+        alone = tiny_engine.plan(prompt, width=96, height=64, seed=seed)
+        assert plan.prompt == prompt and plan.seed == seed
+        assert torch.equal(plan.target_tokens, alone.target_tokens) and torch.equal(plan.preview_tokens, alone.preview_tokens)
+    # generate() plans a list of prompts together: prompt k's image is still the image it makes alone
+    many = tiny_engine.generate(prompts[:2], width=64, height=64, steps=2, seed=9, output_type="np")
+    alone = tiny_engine.generate(prompts[1], width=64, height=64, steps=2, seed=10, output_type="np")
+    assert np.abs(many.images[1] - alone.images[0]).max() < 1e-5
+    with pytest.raises(InputError, match="seeds"):
+        tiny_engine.plan_many(prompts, seeds=[1])
+
+
 def test_approximate_options_run_and_stay_close(tiny_dir):
     from glmimage.engine.options import EngineOptions
     from glmimage.models.load import load_model

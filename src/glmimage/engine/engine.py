@@ -19,11 +19,11 @@ import glmimage
 from glmimage.defaults import DEFAULT_MODEL
 from glmimage.engine.attention import install_masked_attention
 from glmimage.engine.decoder import denoise, initial_latents, vae_stats, write_reference_cache
-from glmimage.engine.fast_planner import CompiledDecodeStep
+from glmimage.engine.fast_planner import CompiledDecodeStep, supports_fast_sampling
 from glmimage.engine.glyphs import encode_glyph_text
 from glmimage.engine.options import EngineOptions, enable_step_cache, torch_threads
 from glmimage.engine.plan import Plan
-from glmimage.engine.planner import make_plan
+from glmimage.engine.planner import make_plan, make_plans
 from glmimage.engine.references import MAX_REFERENCES, fit_reference, load_reference
 from glmimage.engine.results import GenerationResult
 from glmimage.errors import InputError
@@ -181,6 +181,28 @@ class Engine:
                              model_id=self.model_id, progress=progress, sampler=self.options.planner,
                              compiled=self._planner_step)
 
+    def plan_many(self, prompts: list[str], width: int | None = None, height: int | None = None,
+                  seeds: list[int] | None = None, progress: bool = False) -> list[Plan]:
+        """Text-to-image plans of several prompts, planned together in batches of up to `max_batch` (the planner
+        reads its weights once per token for the whole batch). Plan i equals `plan(prompts[i], seed=seeds[i])`."""
+        prompts = [self._check_prompt(p) for p in prompts]
+        seeds = list(range(len(prompts))) if seeds is None else list(seeds)
+        if len(seeds) != len(prompts):
+            raise InputError(f"{len(prompts)} prompts need {len(prompts)} seeds, got {len(seeds)}")
+        for seed in seeds:
+            self._sampling(None, None, seed, 1)
+        width, height = self._size(width, height)
+        if len(prompts) == 1 or self.options.planner != "fast" or not supports_fast_sampling(
+                self.pipe.vision_language_encoder.generation_config):
+            return [self.plan(p, width, height, s, progress=progress) for p, s in zip(prompts, seeds)]
+        plans = []
+        with self._lock, torch_threads(self.options.num_threads), self._using("vision_language_encoder") as (planner,):
+            for start in range(0, len(prompts), self.max_batch):
+                chunk = slice(start, start + self.max_batch)
+                plans += make_plans(planner, self.pipe.processor, prompts[chunk], width, height, seeds[chunk],
+                                    model_id=self.model_id, progress=progress)
+        return plans
+
     # -- decoder --------------------------------------------------------------------------------------------
     def decode(self, plans: Plan | list[Plan], seed: int = 0, steps: int | None = None,
                guidance: float | None = None, num_images: int = 1, progress: bool = False,
@@ -280,7 +302,8 @@ class Engine:
             raise InputError("no prompt given")
         steps, guidance, seed, num_images = self._sampling(steps, guidance, seed, num_images)
         width, height = self._size(width, height)
-        plans = [self.plan(p, width, height, seed + k * num_images, progress=progress) for k, p in enumerate(prompts)]
+        plans = self.plan_many(prompts, width, height, [seed + k * num_images for k in range(len(prompts))],
+                               progress=progress)
         return self.decode(plans, seed=seed, steps=steps, guidance=guidance, num_images=num_images, progress=progress,
                            output_type=output_type)
 

@@ -70,39 +70,54 @@ class CompiledDecodeStep:
         size = -(-length // CACHE_BUCKET) * CACHE_BUCKET
         return StaticCache(config=self.planner.config.get_text_config(), max_cache_len=size)
 
-    def decode_positions(self, prompt_len: int, num_new: int) -> torch.Tensor:
-        """(num_new, 3, 1, 1) positions of the generated tokens, as the library's decode branch computes them after
+    def decode_positions(self, prompt_len: int, num_new: int, batch: int = 1) -> torch.Tensor:
+        """(num_new, 3, B, 1) positions of the generated tokens, as the library's decode branch computes them after
         the prefill (the grid positions of the image tokens it prepared, else counting on from the prompt)."""
         model = self.planner.model
         if model._cached_decode_position_ids is not None:
             if model._prefill_len != prompt_len:
                 raise RuntimeError("planner prefill length does not match the prompt")
-            positions = model._cached_decode_position_ids[:, :, :num_new]  # (1, 3, N)
+            positions = model._cached_decode_position_ids[:, :, :num_new]  # (B, 3, N)
         else:
-            positions = (torch.arange(num_new, device=self.planner.device) + prompt_len).view(1, 1, -1).repeat(1, 3, 1)
+            positions = (torch.arange(num_new, device=self.planner.device) + prompt_len).view(1, 1, -1)
+            positions = positions.repeat(batch, 3, 1)
         if positions.shape[-1] < num_new:
             raise RuntimeError(f"the library prepared {positions.shape[-1]} decode positions, {num_new} needed")
         return positions.permute(2, 1, 0).unsqueeze(-1).contiguous()
 
 
+def _draw(probs: torch.Tensor, generators: list[torch.Generator] | None) -> torch.Tensor:
+    """(B, 1) ids: from the global RNG (generate()'s way, one row), or row i from generators[i], which draws what
+    the global RNG seeded alike would draw for that row alone."""
+    if generators is None:
+        return torch.multinomial(probs, num_samples=1)
+    return torch.cat([torch.multinomial(probs[i : i + 1], num_samples=1, generator=g) for i, g in enumerate(generators)])
+
+
 @torch.no_grad()
 def sample_tokens(planner, inputs: dict, num_new: int, processors: LogitsProcessorList,
-                  compiled: CompiledDecodeStep | None = None) -> torch.Tensor:
-    """(1, prompt_len + num_new) ids, sampling from the global RNG as generate() does."""
+                  compiled: CompiledDecodeStep | None = None,
+                  generators: list[torch.Generator] | None = None) -> torch.Tensor:
+    """(B, prompt_len + num_new) ids. One prompt samples from the global RNG as generate() does; a left-padded batch
+    of prompts needs `generators`, one per row, so that each row draws what it would draw alone."""
     from transformers import DynamicCache
 
     input_ids = inputs["input_ids"]
-    prompt_len = input_ids.shape[-1]
+    batch, prompt_len = input_ids.shape
+    if batch > 1 and (generators is None or len(generators) != batch):
+        raise ValueError("a batch of prompts needs one generator per prompt")
+    attention_mask = inputs.get("attention_mask")
+    if compiled is not None and attention_mask is not None and not bool(attention_mask.all()):
+        raise ValueError("the compiled step serves unpadded prompts (it passes no padding mask)")
     if compiled is None:
         cache = DynamicCache(config=planner.config.get_text_config())
     else:
         cache = compiled.new_cache(prompt_len + num_new)
     logits = planner(**inputs, past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1]
-    positions = compiled.decode_positions(prompt_len, num_new) if compiled is not None else None
-    attention_mask = inputs.get("attention_mask")
+    positions = compiled.decode_positions(prompt_len, num_new, batch) if compiled is not None else None
     for i in range(num_new):
         scores = processors(input_ids, logits.to(copy=True, dtype=torch.float32))
-        next_token = torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1)  # (1, 1)
+        next_token = _draw(torch.softmax(scores, dim=-1), generators)  # (B, 1)
         input_ids = torch.cat([input_ids, next_token], dim=-1)
         if i == num_new - 1:
             break  # the last token needs no forward
@@ -110,7 +125,7 @@ def sample_tokens(planner, inputs: dict, num_new: int, processors: LogitsProcess
             logits = compiled.step(next_token, positions[i], cache)
             continue
         if attention_mask is not None:
-            attention_mask = torch.cat([attention_mask, attention_mask.new_ones((1, 1))], dim=-1)
+            attention_mask = torch.cat([attention_mask, attention_mask.new_ones((batch, 1))], dim=-1)
         logits = planner(input_ids=next_token, attention_mask=attention_mask, past_key_values=cache, use_cache=True,
                          logits_to_keep=1).logits[:, -1]
     return input_ids

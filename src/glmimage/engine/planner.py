@@ -108,3 +108,41 @@ def make_plan(planner, processor, prompt: str, width: int, height: int, seed: in
         reference_images=list(references or []), seed=seed, model_id=model_id,
         planner_seconds=time.perf_counter() - start,
     )
+
+
+@torch.no_grad()
+def make_plans(planner, processor, prompts: list[str], width: int, height: int, seeds: list[int],
+               model_id: str = "", progress: bool = False) -> list[Plan]:
+    """Text-to-image plans of several prompts in one left-padded batch, as the reference batches them: each weight
+    read serves every prompt. Prompt i draws from its own generator seeded `seeds[i]`, so its plan is the plan of
+    `make_plan(prompts[i], seed=seeds[i])` (same tokens; the padding only changes float rounding, tested).
+    Needs the fast sampler's generation settings (`supports_fast_sampling`). Runs eagerly: with the padding mask the
+    compiled step was slower than this loop (nano, 4 prompts, one thread: 1.91 s vs 1.37 s; 4 plans alone, compiled,
+    2.36 s)."""
+    if len(prompts) != len(seeds):
+        raise ValueError("one seed per prompt")
+    start = time.perf_counter()
+    messages = [[{"role": "user", "content": [{"type": "text", "text": prompt}]}] for prompt in prompts]
+    inputs = processor.apply_chat_template(
+        messages, tokenize=True, return_dict=True, return_tensors="pt",
+        processor_kwargs={"padding": len(prompts) > 1, "target_h": height, "target_w": width},
+    ).to(planner.device)
+    (h, w), (ph, pw) = target_grids(height, width)
+    num_new = ph * pw + h * w
+    bar = tqdm(total=num_new + 1, desc=f"planner x{len(prompts)}", unit="tok", disable=not progress, leave=False)
+    leading = [CodesOnlyLogitsProcessor(planner.config.vq_config.num_embeddings), ProgressLogitsProcessor(bar)]
+    generators = [torch.Generator(device=planner.device).manual_seed(seed) for seed in seeds]
+    outputs = sample_tokens(planner, dict(inputs), num_new + 1, sampling_processors(planner.generation_config, leading),
+                            generators=generators)
+    bar.close()
+    seconds = (time.perf_counter() - start) / len(prompts)
+    prompt_len = inputs["input_ids"].shape[-1]
+    plans = []
+    for row, (prompt, seed) in enumerate(zip(prompts, seeds)):
+        generated = outputs[row, prompt_len:]
+        plans.append(Plan(
+            prompt=prompt, width=width, height=height, grid=(h, w), target_tokens=generated[ph * pw : num_new].cpu(),
+            preview_grid=(ph, pw), preview_tokens=generated[: ph * pw].cpu(), reference_grids=[],
+            reference_tokens=[], reference_images=[], seed=seed, model_id=model_id, planner_seconds=seconds,
+        ))
+    return plans
