@@ -6,7 +6,8 @@ from glmimage.bench.measure import StageTimer, count_flops
 
 def test_bench_runs_both_engines_and_checks_agreement(tiny_dir, tmp_path):
     cfg = BenchConfig(model=str(tiny_dir), width=128, height=128, steps=2, batch_sizes=(1, 2), repeats=1,
-                      approximations={"half-steps": {"steps_factor": 0.5}}, quality_samples=2)
+                      approximations={"half-steps": {"steps_factor": 0.5}}, quality_samples=2,
+                      distinct_prompts=2)
     report = run_bench(cfg, tmp_path, progress=lambda *_: None)
     engines = [(r["engine"], r["batch"]) for r in report["rows"]]
     assert engines == [("reference", 1), ("glmimage", 1), ("glmimage[eager]", 1),
@@ -17,6 +18,8 @@ def test_bench_runs_both_engines_and_checks_agreement(tiny_dir, tmp_path):
     for r in report["rows"]:
         assert r["planner_seconds"] > 0 and r["decoder_seconds"] > 0 and r["vae_seconds"] > 0
     assert report["approximations"][0]["engine"] == "glmimage[half-steps]"
+    ref, ours = report["distinct_prompts"]
+    assert ref["prompts"] == ours["prompts"] == 2 and ours["speedup_vs_reference"] > 0
     # random weights render no readable word: the harness still scores every mode
     assert report["exact_quality"]["word_accuracy"] == 0.0
     assert report["approximations"][0]["quality"]["word_accuracy"] == 0.0

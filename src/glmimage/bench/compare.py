@@ -40,6 +40,7 @@ class BenchConfig:
     repeats: int = 3  # each measurement keeps its fastest run: the least disturbed by other load
     quality_samples: int = 0  # > 0: score exact and each approximation with glmimage eval on this many test designs
     compile: bool = True  # our engine with EngineOptions(compile=True) (exact); the eager engine gets its own row
+    distinct_prompts: int = 8  # also time one call with this many different prompts (0: skip)
     approximations: dict = field(default_factory=lambda: {
         "bf16": {"decoder_dtype": "bfloat16"},
         "half-steps": {"steps_factor": 0.5},
@@ -98,6 +99,41 @@ def _run_ours(engine: Engine, cfg: BenchConfig, batch: int, steps: int):
                                  seed=cfg.seed, num_images=batch, output_type="np")
     stages = {name: result.timings[name] for name in ("planner", "decoder", "vae")}
     return np.stack(result.images), stages, memory.peak_bytes, wall["seconds"]
+
+
+DISTINCT_PROMPTS = (
+    'A poster titled "SUMMER SALE" with a price tag "$9.99"', 'A banner "OPEN" on a green background',
+    'A recipe card titled "LEMON CAKE" with a yellow circle', 'A slide titled "Q3 REPORT" with a blue square',
+    'An invitation card "WEDDING" with two red hearts', 'A menu titled "CAFE" with three lines of text',
+    'A sign "EXIT" with an arrow', 'A flyer "YOGA CLASS" with a purple circle and "MONDAYS"',
+)
+
+
+def distinct_prompt_rows(reference, ours: Engine, cfg: BenchConfig) -> list[dict]:
+    """One call with several different prompts: the reference batches them through one generate() (it takes one
+    seed for all: a list of generators stops it), we plan them in one batch with a seed per prompt. Images differ
+    by design (seeding), so this times throughput only."""
+    prompts = [DISTINCT_PROMPTS[i % len(DISTINCT_PROMPTS)] for i in range(cfg.distinct_prompts)]
+    n = len(prompts)
+
+    def run_reference():
+        with timed() as wall:
+            reference(prompts, height=cfg.height, width=cfg.width, num_inference_steps=cfg.steps,
+                      guidance_scale=cfg.guidance, generator=torch.Generator().manual_seed(cfg.seed), output_type="np")
+        return wall["seconds"]
+
+    def run_ours():
+        with timed() as wall:
+            ours.generate(prompts, width=cfg.width, height=cfg.height, steps=cfg.steps, guidance=cfg.guidance,
+                          seed=cfg.seed, output_type="np")
+        return wall["seconds"]
+
+    run_reference(), run_ours()  # warm-up (new shapes)
+    ref_s = min(run_reference() for _ in range(cfg.repeats))
+    our_s = min(run_ours() for _ in range(cfg.repeats))
+    return [{"engine": "reference", "prompts": n, "seconds": ref_s, "latency_per_image": ref_s / n},
+            {"engine": "glmimage", "prompts": n, "seconds": our_s, "latency_per_image": our_s / n,
+             "speedup_vs_reference": ref_s / our_s}]
 
 
 def _row(name: str, images, stages, peak, wall, batch, steps, tokens) -> dict:
@@ -210,6 +246,11 @@ def run_bench(cfg: BenchConfig, out_dir: Path, progress=print) -> dict:
                 eager_images, *eager_stats = _fastest(lambda b=batch: _run_ours(eager, cfg, b, cfg.steps), cfg.repeats)
                 rows.append(_row("glmimage[eager]", eager_images, *eager_stats, batch, cfg.steps, tokens))
 
+        distinct = []
+        if cfg.distinct_prompts:
+            progress(f"{cfg.distinct_prompts} different prompts in one call")
+            distinct = distinct_prompt_rows(reference, ours, cfg)
+
         approx_rows = []
         for name, spec in cfg.approximations.items():
             spec = dict(spec)
@@ -242,7 +283,7 @@ def run_bench(cfg: BenchConfig, out_dir: Path, progress=print) -> dict:
     }
     report = {"config": asdict(cfg), "threads": cfg.num_threads or torch.get_num_threads(), "rows": rows,
               "approximations": approx_rows, "max_abs_diff_vs_reference": agreement, "physical_limit": limit,
-              "memory_modes": memory_modes, "official_weight_memory_gb": official_weight_memory(),
+              "memory_modes": memory_modes, "distinct_prompts": distinct, "official_weight_memory_gb": official_weight_memory(),
               "exact_quality": exact_quality}
     (out_dir / "bench.json").write_text(json.dumps(report, indent=2))
     (out_dir / "bench.md").write_text(markdown(report))
@@ -275,6 +316,11 @@ def markdown(report: dict) -> str:
                   "compiles the new shapes, took " + ", ".join(
                       f"{r['first_call_seconds']:.0f} s (batch {r['batch']})" for r in report["rows"]
                       if "first_call_seconds" in r) + "; glmimage[eager] is the engine without compiling."]
+    if report.get("distinct_prompts"):
+        ref, ours = report["distinct_prompts"]
+        lines += ["", f"{ref['prompts']} different prompts in one call (throughput only; the reference takes one seed "
+                  f"for all, we seed each prompt): reference {ref['latency_per_image']:.2f} s/image, glmimage "
+                  f"{ours['latency_per_image']:.2f} s/image ({ours['speedup_vs_reference']:.2f}x)."]
     lim = report["physical_limit"]
     lines += ["", f"Physical limit: measured matmul ceiling {lim['peak_matmul_gflops']:.0f} GFLOP/s; per image "
               + ", ".join(f"{k} {v:.2f} GFLOP ({lim['fraction_of_limit'][k]:.1%} of the limit)"

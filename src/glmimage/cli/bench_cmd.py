@@ -17,6 +17,8 @@ def register(subparsers) -> None:
     p.add_argument("--no-approximations", action="store_true")
     p.add_argument("--no-compile", action="store_true",
                    help="measure our engine eager only (default: compiled, with an eager row beside it)")
+    p.add_argument("--distinct-prompts", type=int, default=8, metavar="N",
+                   help="also time one call with N different prompts (0: skip)")
     p.add_argument("--quality", type=int, default=0, metavar="N",
                    help="score exact and each approximation with glmimage eval on N test designs")
     p.add_argument("--out", default="outputs/bench")
@@ -34,7 +36,7 @@ def run(args) -> int:
         raise InputError("--size must look like 256x256 and --batch-sizes like 1,4,8") from None
     kwargs = dict(model=args.model, width=width, height=height, steps=args.steps, batch_sizes=batches,
                   num_threads=args.threads, repeats=args.repeats, quality_samples=args.quality,
-                  compile=not args.no_compile)
+                  compile=not args.no_compile, distinct_prompts=args.distinct_prompts)
     if args.no_approximations:
         kwargs["approximations"] = {}
     report = run_bench(BenchConfig(**kwargs), Path(args.out))
