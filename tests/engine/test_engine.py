@@ -150,7 +150,8 @@ def test_prompts_planned_together_write_the_tokens_each_writes_alone(tiny_engine
     for prompt, seed, plan in zip(prompts, (4, 5, 6), together):
         alone = tiny_engine.plan(prompt, width=96, height=64, seed=seed)
         assert plan.prompt == prompt and plan.seed == seed
-        assert torch.equal(plan.target_tokens, alone.target_tokens) and torch.equal(plan.preview_tokens, alone.preview_tokens)
+        assert torch.equal(plan.target_tokens, alone.target_tokens)
+        assert torch.equal(plan.preview_tokens, alone.preview_tokens)
     # generate() plans a list of prompts together: prompt k's image is still the image it makes alone
     many = tiny_engine.generate(prompts[:2], width=64, height=64, steps=2, seed=9, output_type="np")
     alone = tiny_engine.generate(prompts[1], width=64, height=64, steps=2, seed=10, output_type="np")

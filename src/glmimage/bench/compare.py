@@ -3,7 +3,8 @@
 Both run in this process, one after the other for each batch size, with the same peak-memory sampler, and their
 outputs compared. Stage times: the reference's from hooks on its modules (planner = the AR module's forward calls,
 decoder = the DiT's, VAE = the VAE decoder's), ours from the engine's own stage clock, which also counts the sampling
-loop and glue (hooks cannot see into compiled graphs): the comparison of stages leans towards the reference. The physical limit is the model's FLOPs per image over the machine's measured matmul speed.
+loop and glue (hooks cannot see into compiled graphs): the comparison of stages leans towards the reference. The
+physical limit is the model's FLOPs per image over the machine's measured matmul speed.
 """
 
 from __future__ import annotations
@@ -283,7 +284,8 @@ def run_bench(cfg: BenchConfig, out_dir: Path, progress=print) -> dict:
     }
     report = {"config": asdict(cfg), "threads": cfg.num_threads or torch.get_num_threads(), "rows": rows,
               "approximations": approx_rows, "max_abs_diff_vs_reference": agreement, "physical_limit": limit,
-              "memory_modes": memory_modes, "distinct_prompts": distinct, "official_weight_memory_gb": official_weight_memory(),
+              "memory_modes": memory_modes, "distinct_prompts": distinct,
+              "official_weight_memory_gb": official_weight_memory(),
               "exact_quality": exact_quality}
     (out_dir / "bench.json").write_text(json.dumps(report, indent=2))
     (out_dir / "bench.md").write_text(markdown(report))
@@ -312,8 +314,8 @@ def markdown(report: dict) -> str:
     lines += ["", "Max abs difference to the reference (exact mode, float pixels): "
               + ", ".join(f"batch {b}: {d:.1e}" for b, d in report["max_abs_diff_vs_reference"].items())]
     if cfg.get("compile"):
-        lines += ["", "glmimage runs compiled (`EngineOptions(compile=True)`); its first call at each batch size, which "
-                  "compiles the new shapes, took " + ", ".join(
+        lines += ["", "glmimage runs compiled (`EngineOptions(compile=True)`); its first call at each batch size, "
+                  "which compiles the new shapes, took " + ", ".join(
                       f"{r['first_call_seconds']:.0f} s (batch {r['batch']})" for r in report["rows"]
                       if "first_call_seconds" in r) + "; glmimage[eager] is the engine without compiling."]
     if report.get("distinct_prompts"):

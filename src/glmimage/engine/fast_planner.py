@@ -91,7 +91,8 @@ def _draw(probs: torch.Tensor, generators: list[torch.Generator] | None) -> torc
     the global RNG seeded alike would draw for that row alone."""
     if generators is None:
         return torch.multinomial(probs, num_samples=1)
-    return torch.cat([torch.multinomial(probs[i : i + 1], num_samples=1, generator=g) for i, g in enumerate(generators)])
+    rows = [torch.multinomial(probs[i : i + 1], num_samples=1, generator=g) for i, g in enumerate(generators)]
+    return torch.cat(rows)
 
 
 @torch.no_grad()
