@@ -230,6 +230,16 @@ def test_tiny_preset_in_bfloat16_generates():
     assert engine.generate('a card "OK"', steps=1).images[0].size == (64, 64)
 
 
+def test_the_tiny_preset_built_in_memory_runs_in_eval_mode_and_repeats_itself():
+    """Freshly built modules train by default: the glyph encoder's dropout made every call differ (0.02 seen)."""
+    engine = Engine.from_pretrained("tiny")
+    assert not any(getattr(engine.pipe, name).training
+                   for name in ("vision_language_encoder", "text_encoder", "transformer", "vae"))
+    plan = engine.plan('A banner "OPEN NOW" and "TODAY"', width=64, height=64, seed=5)
+    first, second = (engine.decode(plan, seed=3, steps=2, output_type="np").images[0] for _ in range(2))
+    assert np.array_equal(first, second)
+
+
 def test_device_and_dtype_resolution():
     from glmimage.engine.options import resolve_device
 

@@ -118,6 +118,9 @@ def load_model(name_or_path: str | Path, dtype: torch.dtype = torch.float32, seq
                                  "built in memory (write it with glmimage.models.build.write_model_dir first)")
         preset = PRESETS[name]
         pipe = build_pipeline(preset, seed=0, dtype=dtype)
+        for component in pipe.components.values():  # freshly built modules are in training mode: dropout on
+            if isinstance(component, torch.nn.Module):
+                component.eval()
         return LoadedModel(pipe=pipe, model_id=name, limits=preset.limits, default_steps=preset.default_steps,
                            default_guidance=preset.default_guidance, dtype=dtype)
     return load_model_dir(name, dtype, sequential)
