@@ -130,9 +130,9 @@ def denoise(
                 kwargs["attention_kwargs"]["reference_visible"] = visible
         return kwargs
 
-    # 1. The rows of each forward. Batched: [guided 0..B-1, unguided 0..B-1] in one forward (the unguided rows'
-    # empty glyph text padded to the longest, references masked). Split: two forwards, as the reference runs
-    # them; the unguided one has no padding and no references to mask (cheaper where a bigger batch buys nothing).
+    # 1. The rows of each forward. Batched (default): [guided 0..B-1, unguided 0..B-1] in one forward (the unguided
+    # rows' empty glyph text padded to the longest, references masked). Split: two forwards, as the reference runs
+    # them; the unguided one has no padding and no references to mask.
     if not guided:
         passes = [branch(list(glyph_embeds), drop_plan=False, see_references=True)]
     elif split_cfg:

@@ -59,6 +59,20 @@ def reference_tokens(planner, pixel_values: torch.Tensor, grids: torch.Tensor) -
     return list(torch.split(codes, sizes))
 
 
+def chat_inputs(processor, contents: list[list[dict]], width: int, height: int, device) -> dict:
+    """The library processor's inputs for one user turn per prompt (left-padded when there are several), as the
+    reference pipeline builds them."""
+    return processor.apply_chat_template(
+        [[{"role": "user", "content": content}] for content in contents], tokenize=True, return_dict=True,
+        return_tensors="pt", processor_kwargs={"padding": len(contents) > 1, "target_h": height, "target_w": width},
+    ).to(device)
+
+
+def plan_processors(planner, bar: tqdm) -> list[LogitsProcessor]:
+    """Ours, before the generation config's warpers: codes only, and a progress tick per token."""
+    return [CodesOnlyLogitsProcessor(planner.config.vq_config.num_embeddings), ProgressLogitsProcessor(bar)]
+
+
 @torch.no_grad()
 def make_plan(planner, processor, prompt: str, width: int, height: int, seed: int,
               references: list | None = None, model_id: str = "", progress: bool = False,
@@ -70,10 +84,7 @@ def make_plan(planner, processor, prompt: str, width: int, height: int, seed: in
     is_t2i = not references
     content = [{"type": "image", "image": img} for img in references or []]
     content.append({"type": "text", "text": prompt})
-    inputs = processor.apply_chat_template(
-        [[{"role": "user", "content": content}]], tokenize=True, return_dict=True, return_tensors="pt",
-        processor_kwargs={"padding": False, "target_h": height, "target_w": width},
-    ).to(device)
+    inputs = chat_inputs(processor, [content], width, height, device)
 
     (h, w), (ph, pw) = target_grids(height, width)
     ref_tokens, ref_grids = [], []
@@ -83,9 +94,8 @@ def make_plan(planner, processor, prompt: str, width: int, height: int, seed: in
         ref_grids = [(int(g[1]), int(g[2])) for g in source_grids]
     num_new = (ph * pw + h * w) if is_t2i else h * w
 
-    codebook = planner.config.vq_config.num_embeddings
     bar = tqdm(total=num_new + 1, desc="planner", unit="tok", disable=not progress, leave=False)
-    leading = [CodesOnlyLogitsProcessor(codebook), ProgressLogitsProcessor(bar)]
+    leading = plan_processors(planner, bar)
     # Same RNG use as the reference (global seed set right before generate), isolated from the caller's RNG.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -122,15 +132,12 @@ def make_plans(planner, processor, prompts: list[str], width: int, height: int, 
     if len(prompts) != len(seeds):
         raise ValueError("one seed per prompt")
     start = time.perf_counter()
-    messages = [[{"role": "user", "content": [{"type": "text", "text": prompt}]}] for prompt in prompts]
-    inputs = processor.apply_chat_template(
-        messages, tokenize=True, return_dict=True, return_tensors="pt",
-        processor_kwargs={"padding": len(prompts) > 1, "target_h": height, "target_w": width},
-    ).to(planner.device)
+    inputs = chat_inputs(processor, [[{"type": "text", "text": prompt}] for prompt in prompts], width, height,
+                         planner.device)
     (h, w), (ph, pw) = target_grids(height, width)
     num_new = ph * pw + h * w
     bar = tqdm(total=num_new + 1, desc=f"planner x{len(prompts)}", unit="tok", disable=not progress, leave=False)
-    leading = [CodesOnlyLogitsProcessor(planner.config.vq_config.num_embeddings), ProgressLogitsProcessor(bar)]
+    leading = plan_processors(planner, bar)
     generators = [torch.Generator(device=planner.device).manual_seed(seed) for seed in seeds]
     outputs = sample_tokens(planner, dict(inputs), num_new + 1, sampling_processors(planner.generation_config, leading),
                             generators=generators)
