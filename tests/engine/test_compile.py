@@ -50,6 +50,31 @@ def test_static_cache_is_sized_in_buckets(compiled_engine):
     assert cache.get_max_length() == 2 * CACHE_BUCKET
 
 
+def test_unguarded_planner_steps_keep_each_plan_on_its_own_graph(compiled_engine, tiny_engine):
+    """Guards are checked on a plan's first token only: plans whose static caches differ in size (different graphs)
+    must still each equal the eager plan when they alternate."""
+    prompt = 'A poster titled "SUMMER SALE"'
+    for width, height in [(64, 64), (512, 512), (64, 64)]:
+        ours = compiled_engine.plan(prompt, width=width, height=height, seed=5)
+        eager = tiny_engine.plan(prompt, width=width, height=height, seed=5)
+        assert torch.equal(ours.target_tokens, eager.target_tokens)
+        assert torch.equal(ours.preview_tokens, eager.preview_tokens)
+
+
+def test_transposed_weight_storage_keeps_values_and_results():
+    from glmimage.engine.fast_planner import store_linear_weights_transposed
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(16, 24), torch.nn.ReLU(), torch.nn.Linear(24, 8, bias=False))
+    before = [p.detach().clone() for p in model.parameters()]
+    x = torch.randn(3, 16)
+    expected = model(x)
+    store_linear_weights_transposed([model])
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert model[0].weight.t().is_contiguous() and model[2].weight.t().is_contiguous()
+    assert torch.allclose(model(x), expected, atol=1e-6)
+
+
 def test_compile_refuses_what_it_cannot_serve(tiny_dir):
     from glmimage.engine import Engine
     from glmimage.engine.options import EngineOptions

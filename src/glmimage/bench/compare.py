@@ -83,6 +83,16 @@ def _fastest(run, repeats: int):
     return min((run() for _ in range(repeats)), key=lambda r: r[3])
 
 
+def _fastest_interleaved(runs: dict, repeats: int) -> dict:
+    """Each run's fastest of `repeats`, taken in rounds (a, b, c, a, b, c, ...): load from other processes that
+    comes and goes then falls on every engine alike, not on whichever happened to run during it."""
+    results = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            results[name].append(run())
+    return {name: min(rs, key=lambda r: r[3]) for name, rs in results.items()}
+
+
 def _run_reference(pipe, cfg: BenchConfig, batch: int):
     generators = [torch.Generator().manual_seed(cfg.seed + i) for i in range(batch)]
     with StageTimer(_stages(pipe)) as stages, PeakMemory() as memory, timed() as wall:
@@ -130,8 +140,8 @@ def distinct_prompt_rows(reference, ours: Engine, cfg: BenchConfig) -> list[dict
         return wall["seconds"]
 
     run_reference(), run_ours()  # warm-up (new shapes)
-    ref_s = min(run_reference() for _ in range(cfg.repeats))
-    our_s = min(run_ours() for _ in range(cfg.repeats))
+    rounds = [(run_reference(), run_ours()) for _ in range(cfg.repeats)]  # interleaved, as in run_bench
+    ref_s, our_s = min(r for r, _ in rounds), min(o for _, o in rounds)
     return [{"engine": "reference", "prompts": n, "seconds": ref_s, "latency_per_image": ref_s / n},
             {"engine": "glmimage", "prompts": n, "seconds": our_s, "latency_per_image": our_s / n,
              "speedup_vs_reference": ref_s / our_s}]
@@ -234,18 +244,18 @@ def run_bench(cfg: BenchConfig, out_dir: Path, progress=print) -> dict:
                 _run_ours(ours, cfg, batch, cfg.steps)
             if eager is not None:
                 _run_ours(eager, cfg, batch, cfg.steps)
-            progress(f"batch {batch}: reference")
-            ref_images, *ref_stats = _fastest(lambda b=batch: _run_reference(reference, cfg, b), cfg.repeats)
-            rows.append(_row("reference", ref_images, *ref_stats, batch, cfg.steps, tokens))
-            progress(f"batch {batch}: glmimage (exact)")
-            our_images, *our_stats = _fastest(lambda b=batch: _run_ours(ours, cfg, b, cfg.steps), cfg.repeats)
-            rows.append(_row("glmimage", our_images, *our_stats, batch, cfg.steps, tokens))
-            rows[-1]["first_call_seconds"] = compile_wall["seconds"]
-            agreement[batch] = float(np.abs(our_images - ref_images).max())
+            progress(f"batch {batch}: reference, glmimage (exact)" + (", glmimage eager" if eager else "")
+                     + f", {cfg.repeats} rounds")
+            runs = {"reference": lambda b=batch: _run_reference(reference, cfg, b),
+                    "glmimage": lambda b=batch: _run_ours(ours, cfg, b, cfg.steps)}
             if eager is not None:
-                progress(f"batch {batch}: glmimage eager (exact, not compiled)")
-                eager_images, *eager_stats = _fastest(lambda b=batch: _run_ours(eager, cfg, b, cfg.steps), cfg.repeats)
-                rows.append(_row("glmimage[eager]", eager_images, *eager_stats, batch, cfg.steps, tokens))
+                runs["glmimage[eager]"] = lambda b=batch: _run_ours(eager, cfg, b, cfg.steps)
+            fastest = _fastest_interleaved(runs, cfg.repeats)
+            for name, (images, *stats) in fastest.items():
+                rows.append(_row(name, images, *stats, batch, cfg.steps, tokens))
+                if name == "glmimage":
+                    rows[-1]["first_call_seconds"] = compile_wall["seconds"]
+            agreement[batch] = float(np.abs(fastest["glmimage"][0] - fastest["reference"][0]).max())
 
         distinct = []
         if cfg.distinct_prompts:

@@ -9,6 +9,14 @@ Tokens equal `generate`'s for the same seed (tested); the library path stays ava
 `CompiledDecodeStep` (opt-in, `EngineOptions(compile=True)`): the decoding steps run the library's language model
 and head under `torch.compile` with a static KV cache (fixed shapes: one graph serves every token); the prefill and
 the 3-D positions stay the library's. Same tokens within float tolerance (tested).
+
+Decoding one token is a chain of one-row matmuls that read every weight once: bound by memory, not arithmetic. Two
+things the compiled step does about it, both leaving every value as it was:
+- on CPUs the linear weights are stored transposed ((in, out) contiguous, same shape and values): a one-row product
+  then reads each weight row in order. Measured on this 2-core CPU, 16 cold (1408, 256) weights: 140 us per product
+  against 261 us in the usual layout.
+- dynamo checks its guards (which compiled graph fits these inputs) on the first token of each plan only: the other
+  tokens pass the same cache, shapes and dtypes, and checking ~0.7 ms a token was a fifth of the step.
 """
 
 from __future__ import annotations
@@ -55,8 +63,18 @@ class CompiledDecodeStep:
 
     def __init__(self, planner):
         self.planner = planner
-        # freezing: weights become constants of the graph (prepacked for the CPU's matmul kernels)
+        if planner.device.type == "cpu":  # measured on CPUs only; GPU matmul libraries take either layout
+            store_linear_weights_transposed([planner.model.language_model, planner.lm_head])
+        # freezing: weights become constants of the graph
         self.step = torch.compile(self._step, dynamic=False, options={"freezing": True, "cpp_wrapper": True})
+
+    def __call__(self, token: torch.Tensor, position_ids: torch.Tensor, cache, check_guards: bool = True):
+        """`check_guards=False` only for a call whose inputs match one that just ran with `check_guards=True` (same
+        cache object, same shapes): it skips choosing the graph again."""
+        if check_guards:
+            return self.step(token, position_ids, cache)
+        with torch.compiler.set_stance("default", skip_guard_eval_unsafe=True):
+            return self.step(token, position_ids, cache)
 
     def _step(self, token: torch.Tensor, position_ids: torch.Tensor, cache) -> torch.Tensor:
         language_model = self.planner.model.language_model
@@ -84,6 +102,15 @@ class CompiledDecodeStep:
         if positions.shape[-1] < num_new:
             raise RuntimeError(f"the library prepared {positions.shape[-1]} decode positions, {num_new} needed")
         return positions.permute(2, 1, 0).unsqueeze(-1).contiguous()
+
+
+def store_linear_weights_transposed(modules: list[torch.nn.Module]) -> None:
+    """Keep every nn.Linear weight's shape and values but store it as the transpose of an (in, out) contiguous
+    tensor, the layout a one-row `x @ weight.T` reads fastest."""
+    for module in modules:
+        for layer in module.modules():
+            if isinstance(layer, torch.nn.Linear) and layer.weight.is_contiguous():
+                layer.weight.data = layer.weight.data.t().contiguous().t()
 
 
 def _draw(probs: torch.Tensor, generators: list[torch.Generator] | None) -> torch.Tensor:
@@ -123,7 +150,7 @@ def sample_tokens(planner, inputs: dict, num_new: int, processors: LogitsProcess
         if i == num_new - 1:
             break  # the last token needs no forward
         if compiled is not None:
-            logits = compiled.step(next_token, positions[i], cache)
+            logits = compiled(next_token, positions[i], cache, check_guards=i == 0)
             continue
         if attention_mask is not None:
             attention_mask = torch.cat([attention_mask, attention_mask.new_ones((batch, 1))], dim=-1)
