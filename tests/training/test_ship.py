@@ -77,3 +77,67 @@ def test_ship_takes_the_planner_of_a_side_by_side_run_only_with_the_same_tokeniz
     other_vq = write_model_dir(build_pipeline(TINY, seed=4), tmp_path / "other", TINY)
     with pytest.raises(InputError, match="another VQ tokenizer"):
         ship(trained_dir, "nano", dest_root=tmp_path / "w", planner_dir=other_vq)
+
+
+def test_ship_takes_the_vae_of_an_encoder_frozen_run_only(trained_dir, tmp_path):
+    sharper = build_pipeline(TINY, seed=3)
+    torch.manual_seed(6)
+    for p in sharper.vae.decoder.parameters():
+        p.data.normal_()
+    vae_dir = write_model_dir(sharper, tmp_path / "vae", TINY, extra_meta={"training": [{"stage": "vae"}]})
+    dest = ship(trained_dir, "nano", dest_root=tmp_path / "w", vae_dir=vae_dir)
+    shipped = load.load_component(dest, "vae", torch.float32)
+    for (name, a), b in zip(shipped.decoder.named_parameters(), sharper.vae.decoder.parameters()):
+        assert torch.equal(a, b.to(torch.bfloat16).float()), name
+    meta = json.loads((dest / "glmimage.json").read_text())
+    assert [r["stage"] for r in meta["training"]] == ["decoder", "vae"] and meta["shipped"]["vae_from"] == str(vae_dir)
+
+    moved = build_pipeline(TINY, seed=3)
+    with torch.no_grad():
+        moved.vae.encoder.conv_in.weight.add_(0.1)
+    moved_dir = write_model_dir(moved, tmp_path / "moved", TINY)
+    with pytest.raises(InputError, match="another VAE encoder"):
+        ship(trained_dir, "nano", dest_root=tmp_path / "w", vae_dir=moved_dir)
+
+
+def test_ship_writes_planner_sampling_and_our_engine_applies_edit_sampling_to_edits_only(trained_dir, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from glmimage.engine import Engine
+
+    with pytest.raises(InputError, match="top_p"):
+        ship(trained_dir, "nano", dest_root=tmp_path, edit_top_p=0.0)
+    dest = ship(trained_dir, "nano", dest_root=tmp_path, top_p=1.0, edit_top_p=0.5)
+    assert GlmImagePipeline.from_pretrained(dest).vision_language_encoder.generation_config.top_p == 1.0
+    per_mode = Engine(load.load_model_dir(dest))
+    assert per_mode.model.edit_sampling == {"top_p": 0.5}
+
+    one_setting = load.load_model_dir(dest)  # the same weights, edits sampled like text-to-image
+    one_setting.edit_sampling = {}
+    plain = Engine(one_setting)
+    globally_half = load.load_model_dir(dest)  # top_p 0.5 for everything, as the generation config would set it
+    globally_half.edit_sampling = {}
+    globally_half.pipe.vision_language_encoder.generation_config.top_p = 0.5
+    half = Engine(globally_half)
+
+    ref = Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    edit = per_mode.plan("make it blue", images=[ref], seed=2)
+    assert torch.equal(edit.target_tokens, half.plan("make it blue", images=[ref], seed=2).target_tokens)
+    assert not torch.equal(edit.target_tokens, plain.plan("make it blue", images=[ref], seed=2).target_tokens)
+    t2i = per_mode.plan('A poster titled "SALE"', seed=2)
+    assert torch.equal(t2i.target_tokens, plain.plan('A poster titled "SALE"', seed=2).target_tokens)
+
+
+def test_unknown_edit_sampling_keys_are_refused(trained_dir, tmp_path):
+    import shutil
+
+    from glmimage.errors import ModelLoadError
+
+    copy = tmp_path / "model"
+    shutil.copytree(trained_dir, copy)
+    meta = json.loads((copy / "glmimage.json").read_text())
+    meta["edit_sampling"] = {"top_q": 0.5}
+    (copy / "glmimage.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelLoadError, match="top_q"):
+        load.load_model_dir(copy)

@@ -15,6 +15,7 @@ STAGES = {
     "vae": "glmimage.training.vae",
     "tokenizer": "glmimage.training.tokenizer",
     "planner": "glmimage.training.planner",
+    "glyph": "glmimage.training.glyph",
     "decoder": "glmimage.training.decoder",
     "lora": "glmimage.training.lora",
 }
@@ -22,6 +23,7 @@ HELP = {
     "vae": "stage 1: the VAE (AutoencoderKL); writes latents_mean/std",
     "tokenizer": "stage 2: the semantic-VQ tokenizer (ViT + codebook) with an auxiliary latent head",
     "planner": "stage 3: the AR planner, teacher-forced on prompt -> preview -> target and on edits",
+    "glyph": "optional, before the decoder: align the glyph encoder to rendered strings (Glyph-ByT5-style)",
     "decoder": "stage 4: the DiT decoder and glyph encoder by flow matching",
     "lora": "stage 5: LoRA adapters for decoder and planner from a folder of images + captions",
 }
@@ -39,8 +41,12 @@ def register(subparsers) -> None:
     ship = stages.add_parser("ship", help="write a trained model directory (bf16) as the shipped weights of a preset")
     ship.add_argument("--model", required=True, help="the trained model directory (e.g. runs/nano/decoder/model)")
     ship.add_argument("--planner", help="take the planner from this directory (planner stage run beside the decoder)")
+    ship.add_argument("--vae", help="take the VAE from this directory (an encoder-frozen VAE run beside the decoder)")
     ship.add_argument("--name", default="nano", help="the preset whose shipped weights it becomes (default: nano)")
     ship.add_argument("--dtype", default="bf16", choices=["bf16", "fp16"])
+    ship.add_argument("--top-p", type=float, help="the planner's sampling top_p (its generation config: both "
+                      "diffusers and glmimage use it)")
+    ship.add_argument("--edit-top-p", type=float, help="top_p for edit plans only (glmimage.json; our engine)")
     ship.set_defaults(func=run_ship)
 
 
@@ -56,6 +62,7 @@ def run_train(args) -> int:
 def run_ship(args) -> int:
     from glmimage.training.ship import ship, weight_bytes
 
-    path = ship(args.model, args.name, args.dtype, planner_dir=args.planner)
+    path = ship(args.model, args.name, args.dtype, planner_dir=args.planner, top_p=args.top_p,
+                edit_top_p=args.edit_top_p, vae_dir=args.vae)
     print(f"{path} ({weight_bytes(path) / 1e6:.1f} MB)")
     return 0

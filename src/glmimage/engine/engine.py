@@ -179,7 +179,7 @@ class Engine:
         with self._lock, torch_threads(self.options.num_threads), self._using("vision_language_encoder") as (planner,):
             return make_plan(planner, self.pipe.processor, prompt, width, height, seed, references=refs,
                              model_id=self.model_id, progress=progress, sampler=self.options.planner,
-                             compiled=self._planner_step)
+                             compiled=self._planner_step, sampling=self.model.edit_sampling if refs else None)
 
     def plan_many(self, prompts: list[str], width: int | None = None, height: int | None = None,
                   seeds: list[int] | None = None, progress: bool = False) -> list[Plan]:

@@ -8,6 +8,7 @@ and crashes), and sampling is restricted to VQ codes so the plan can't end early
 
 from __future__ import annotations
 
+import copy
 import time
 
 import torch
@@ -76,9 +77,10 @@ def plan_processors(planner, bar: tqdm) -> list[LogitsProcessor]:
 @torch.no_grad()
 def make_plan(planner, processor, prompt: str, width: int, height: int, seed: int,
               references: list | None = None, model_id: str = "", progress: bool = False,
-              sampler: str = "fast", compiled=None) -> Plan:
+              sampler: str = "fast", compiled=None, sampling: dict | None = None) -> Plan:
     """Run the planner for one prompt. `references` are PIL images already resized to valid sizes.
-    `compiled`: a `CompiledDecodeStep` of this planner for the fast sampler's decoding steps."""
+    `compiled`: a `CompiledDecodeStep` of this planner for the fast sampler's decoding steps.
+    `sampling`: generation-config fields to use instead of the planner's own (e.g. {"top_p": 0.75})."""
     start = time.perf_counter()
     device = planner.device
     is_t2i = not references
@@ -97,14 +99,18 @@ def make_plan(planner, processor, prompt: str, width: int, height: int, seed: in
     bar = tqdm(total=num_new + 1, desc="planner", unit="tok", disable=not progress, leave=False)
     leading = plan_processors(planner, bar)
     # Same RNG use as the reference (global seed set right before generate), isolated from the caller's RNG.
+    config = planner.generation_config
+    if sampling:
+        config = copy.deepcopy(config)
+        config.update(**sampling)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        if sampler == "fast" and supports_fast_sampling(planner.generation_config):
-            outputs = sample_tokens(planner, dict(inputs), num_new + 1,
-                                    sampling_processors(planner.generation_config, leading), compiled=compiled)
+        if sampler == "fast" and supports_fast_sampling(config):
+            outputs = sample_tokens(planner, dict(inputs), num_new + 1, sampling_processors(config, leading),
+                                    compiled=compiled)
         else:
-            outputs = planner.generate(**inputs, max_new_tokens=num_new + 1, do_sample=True,
-                                       logits_processor=LogitsProcessorList(leading))
+            outputs = planner.generate(**inputs, generation_config=config, max_new_tokens=num_new + 1,
+                                       do_sample=True, logits_processor=LogitsProcessorList(leading))
     bar.close()
     generated = outputs[0, inputs["input_ids"].shape[-1] :]
     if generated.numel() < num_new:

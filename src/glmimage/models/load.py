@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -35,6 +35,9 @@ class LoadedModel:
     path: Path | None = None  # the directory, when the model came from one (needed for sequential loading)
     dtype: torch.dtype = torch.float32
     sequential: bool = False  # heavy components are loaded per stage (load_component) instead of kept
+    # Planner sampling for edit plans, over the generation config (glmimage.json "edit_sampling", e.g.
+    # {"top_p": 0.75}); empty: edits sample as text-to-image does, as in the reference.
+    edit_sampling: dict = field(default_factory=dict)
 
 
 def load_component(path: Path, name: str, dtype: torch.dtype) -> torch.nn.Module:
@@ -53,6 +56,17 @@ def load_component(path: Path, name: str, dtype: torch.dtype) -> torch.nn.Module
 def shipped_weights(name: str) -> Path | None:
     path = WEIGHTS_DIR / name
     return path if (path / "model_index.json").is_file() else None
+
+
+EDIT_SAMPLING_KEYS = ("temperature", "top_p", "top_k")
+
+
+def edit_sampling_from_meta(meta: dict) -> dict:
+    sampling = dict(meta.get("edit_sampling") or {})
+    unknown = sorted(set(sampling) - set(EDIT_SAMPLING_KEYS))
+    if unknown:
+        raise ModelLoadError(f"glmimage.json edit_sampling: unknown keys {unknown} (known: {list(EDIT_SAMPLING_KEYS)})")
+    return sampling
 
 
 def _limits_from_dir(path: Path, pipe: GlmImagePipeline) -> tuple[SizeLimits, int, float]:
@@ -96,8 +110,10 @@ def load_model_dir(path: str | Path, dtype: torch.dtype = torch.float32, sequent
     except Exception as exc:  # the library raises many types for corrupt files; name the directory and the cause
         raise ModelLoadError(f"could not load {path}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}") from exc
     limits, steps, guidance = _limits_from_dir(path, pipe)
+    meta_file = path / GLMIMAGE_META_FILE
+    edit_sampling = edit_sampling_from_meta(json.loads(meta_file.read_text())) if meta_file.is_file() else {}
     return LoadedModel(pipe=pipe, model_id=str(path), limits=limits, default_steps=steps, default_guidance=guidance,
-                       path=path, dtype=dtype, sequential=sequential)
+                       path=path, dtype=dtype, sequential=sequential, edit_sampling=edit_sampling)
 
 
 def load_model(name_or_path: str | Path, dtype: torch.dtype = torch.float32, sequential: bool = False) -> LoadedModel:
