@@ -32,7 +32,7 @@ def test_nano_configs_chain_each_stage_to_the_previous_output():
     out = {s: common.load_config(importlib.import_module(m).CONFIG, CONFIGS / f"{s}-nano.yaml").out
            for s, m in STAGES.items()}
     # planner and decoder both start from the tokenizer's directory and train side by side (ship joins them)
-    chain = {"tokenizer": "vae", "planner": "tokenizer", "decoder": "tokenizer", "lora": "decoder"}
+    chain = {"tokenizer": "vae", "planner": "tokenizer", "glyph": "tokenizer", "decoder": "tokenizer", "lora": "decoder"}
     assert common.load_config(importlib.import_module(STAGES["vae"]).CONFIG, CONFIGS / "vae-nano.yaml").init is None
     for stage, previous in chain.items():
         cfg = common.load_config(importlib.import_module(STAGES[stage]).CONFIG, CONFIGS / f"{stage}-nano.yaml")

@@ -11,7 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from glmimage.training import decoder, lora, planner, tokenizer, vae
+from glmimage.training import decoder, glyph, lora, planner, tokenizer, vae
 
 STEPS, SAVE_AT = 4, 2
 
@@ -138,6 +138,21 @@ def test_decoder_resumes_exactly_and_its_model_generates(decoder_runs, tokenizer
     result = engine.generate('a poster "SALE"', width=128, height=128, steps=2, seed=0)
     assert result.images[0].size == (128, 128)
     assert isinstance(GlmImagePipeline.from_pretrained(full / "model"), GlmImagePipeline)
+
+
+def test_glyph_alignment_resumes_exactly_and_changes_only_the_glyph_encoder(stage_config, tiny_dir):
+    full, resumed = train_and_resume(stage_config, "glyph", glyph.train, init=str(tiny_dir))
+    assert_same(full / "model" / "text_encoder", resumed / "model" / "text_encoder")
+    assert_changed(tiny_dir / "text_encoder", full / "model" / "text_encoder")
+    for part in ("transformer", "vae", "vision_language_encoder"):
+        assert_same(tiny_dir / part, full / "model" / part)
+    metrics = json.loads((full / "metrics.json").read_text())
+    assert 0 <= metrics["retrieval_top1"] <= 1 and 0 <= metrics["variant_accuracy"] <= 1
+    assert metrics["eval_strings"] == 2 and (full / "strings.png").is_file()  # eval_samples: 1 word + its variant
+
+    probe = stage_config("glyph", "glyph-probe", steps=2, save_every=2, init=str(tiny_dir), train_text_encoder=False)
+    glyph.train(probe)
+    assert_same(tiny_dir / "text_encoder", Path(probe.out) / "model" / "text_encoder")  # the baseline: heads only
 
 
 def test_lora_adapters_change_outputs_and_load_back(stage_config, decoder_runs, tmp_path):
