@@ -155,6 +155,24 @@ def test_glyph_alignment_resumes_exactly_and_changes_only_the_glyph_encoder(stag
     assert_same(tiny_dir / "text_encoder", Path(probe.out) / "model" / "text_encoder")  # the baseline: heads only
 
 
+def test_a_stage_keeps_the_init_models_run_settings(stage_config, tiny_dir, tmp_path):
+    """A run from a shipped model keeps how that model runs (its edit sampling), beside the training history."""
+    from glmimage.models.load import load_model_dir
+
+    init = tmp_path / "init"
+    shutil.copytree(tiny_dir, init)
+    meta = json.loads((init / "glmimage.json").read_text())
+    meta["edit_sampling"] = {"top_p": 0.75}
+    meta["training"] = [{"stage": "earlier", "steps": 1, "out": "x", "metrics": {}}]
+    (init / "glmimage.json").write_text(json.dumps(meta))
+    cfg = stage_config("glyph", "glyph-settings", steps=1, save_every=1, init=str(init), train_text_encoder=False)
+    out = Path(glyph.train(cfg))
+    written = json.loads((out / "glmimage.json").read_text())
+    assert written["edit_sampling"] == {"top_p": 0.75}
+    assert [r["stage"] for r in written["training"]] == ["earlier", "glyph"]
+    assert load_model_dir(out).edit_sampling == {"top_p": 0.75}
+
+
 def test_lora_adapters_change_outputs_and_load_back(stage_config, decoder_runs, tmp_path):
     from peft import PeftModel
 

@@ -484,16 +484,25 @@ def load_pipeline(cfg, dtype: torch.dtype = torch.float32):
     return load_model_dir(cfg.init, dtype).pipe
 
 
-def training_history(cfg) -> list[dict]:
-    """What earlier stages recorded in the init directory's glmimage.json (provenance of each component)."""
+# glmimage.json settings of the init directory that a stage's model keeps (they describe how to run the model,
+# not what trained it), e.g. the shipped nano's edit_sampling: without it, a decoder run from the shipped model
+# would plan its edits differently from the model it started from.
+KEPT_SETTINGS = ("edit_sampling",)
+
+
+def init_meta(cfg) -> dict:
+    """The init directory's glmimage.json ({} when there is none)."""
     from glmimage.models.build import GLMIMAGE_META_FILE
 
     if cfg.init is None:
-        return []
+        return {}
     meta = Path(cfg.init) / GLMIMAGE_META_FILE
-    if not meta.is_file():
-        return []
-    return list(json.loads(meta.read_text()).get("training", []))
+    return json.loads(meta.read_text()) if meta.is_file() else {}
+
+
+def training_history(cfg) -> list[dict]:
+    """What earlier stages recorded in the init directory's glmimage.json (provenance of each component)."""
+    return list(init_meta(cfg).get("training", []))
 
 
 def export_model(run: Run, pipe) -> Path:
@@ -504,10 +513,12 @@ def export_model(run: Run, pipe) -> Path:
     path = run.out / "model"
     if run.main:
         record = {"stage": run.stage, "steps": run.cfg.steps, "out": str(run.cfg.out), "metrics": {}}
-        history = training_history(run.cfg) + [record]
+        meta = init_meta(run.cfg)
+        extra = {key: meta[key] for key in KEPT_SETTINGS if key in meta}
+        extra["training"] = list(meta.get("training", [])) + [record]
         tmp = run.out / "model.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
-        write_model_dir(pipe, tmp, get_preset(run.cfg.preset), extra_meta={"training": history})
+        write_model_dir(pipe, tmp, get_preset(run.cfg.preset), extra_meta=extra)
         shutil.rmtree(path, ignore_errors=True)
         tmp.rename(path)
     run.accelerator.wait_for_everyone()
