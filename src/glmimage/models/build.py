@@ -44,6 +44,12 @@ SCHEDULER_CONFIG = dict(
 GLMIMAGE_META_FILE = "glmimage.json"  # our own record of the preset a directory was built from
 
 
+def read_meta(model_dir) -> dict:
+    """A model directory's glmimage.json ({} when it has none, e.g. the official directory)."""
+    meta_file = Path(model_dir) / GLMIMAGE_META_FILE
+    return json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+
+
 def planner_config(preset: ModelPreset, vocab_size: int, image_token_id: int) -> GlmImageConfig:
     p = preset.planner
     return GlmImageConfig(

@@ -14,7 +14,7 @@ import torch
 from diffusers import GlmImagePipeline
 
 from glmimage.errors import ModelLoadError
-from glmimage.models.build import GLMIMAGE_META_FILE, build_pipeline
+from glmimage.models.build import build_pipeline, read_meta
 from glmimage.models.presets import PRESETS, SizeLimits
 
 # Shipped weights live inside the package so `pip install` carries them.
@@ -69,10 +69,8 @@ def edit_sampling_from_meta(meta: dict) -> dict:
     return sampling
 
 
-def _limits_from_dir(path: Path, pipe: GlmImagePipeline) -> tuple[SizeLimits, int, float]:
-    meta_file = path / GLMIMAGE_META_FILE
-    if meta_file.is_file():
-        meta = json.loads(meta_file.read_text())
+def _limits_from_dir(meta: dict, pipe: GlmImagePipeline) -> tuple[SizeLimits, int, float]:
+    if meta:
         return SizeLimits(**meta["limits"]), int(meta.get("default_steps", 50)), float(meta.get("default_guidance", 1.5))
     # An official-layout directory without our metadata: the processor's pixel bounds give the side limits
     # (zai-org/GLM-Image: 512^2..2048^2 pixels -> sides 512..2048), sampling defaults from the model card.
@@ -109,9 +107,9 @@ def load_model_dir(path: str | Path, dtype: torch.dtype = torch.float32, sequent
         pipe = GlmImagePipeline.from_pretrained(path, dtype=dtype, **skip)
     except Exception as exc:  # the library raises many types for corrupt files; name the directory and the cause
         raise ModelLoadError(f"could not load {path}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}") from exc
-    limits, steps, guidance = _limits_from_dir(path, pipe)
-    meta_file = path / GLMIMAGE_META_FILE
-    edit_sampling = edit_sampling_from_meta(json.loads(meta_file.read_text())) if meta_file.is_file() else {}
+    meta = read_meta(path)
+    limits, steps, guidance = _limits_from_dir(meta, pipe)
+    edit_sampling = edit_sampling_from_meta(meta)
     return LoadedModel(pipe=pipe, model_id=str(path), limits=limits, default_steps=steps, default_guidance=guidance,
                        path=path, dtype=dtype, sequential=sequential, edit_sampling=edit_sampling)
 

@@ -490,30 +490,15 @@ def load_pipeline(cfg, dtype: torch.dtype = torch.float32):
 KEPT_SETTINGS = ("edit_sampling",)
 
 
-def init_meta(cfg) -> dict:
-    """The init directory's glmimage.json ({} when there is none)."""
-    from glmimage.models.build import GLMIMAGE_META_FILE
-
-    if cfg.init is None:
-        return {}
-    meta = Path(cfg.init) / GLMIMAGE_META_FILE
-    return json.loads(meta.read_text()) if meta.is_file() else {}
-
-
-def training_history(cfg) -> list[dict]:
-    """What earlier stages recorded in the init directory's glmimage.json (provenance of each component)."""
-    return list(init_meta(cfg).get("training", []))
-
-
 def export_model(run: Run, pipe) -> Path:
     """Write the complete model directory (main process): loadable by the engine and by GlmImagePipeline."""
-    from glmimage.models.build import write_model_dir
+    from glmimage.models.build import read_meta, write_model_dir
     from glmimage.models.presets import get_preset
 
     path = run.out / "model"
     if run.main:
         record = {"stage": run.stage, "steps": run.cfg.steps, "out": str(run.cfg.out), "metrics": {}}
-        meta = init_meta(run.cfg)
+        meta = read_meta(run.cfg.init) if run.cfg.init is not None else {}  # earlier stages' records and settings
         extra = {key: meta[key] for key in KEPT_SETTINGS if key in meta}
         extra["training"] = list(meta.get("training", [])) + [record]
         tmp = run.out / "model.tmp"

@@ -16,14 +16,13 @@ writes glmimage.json's "edit_sampling", which only our engine applies, to edit p
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 import torch
 
 from glmimage.errors import InputError
-from glmimage.models.build import GLMIMAGE_META_FILE, write_model_dir
+from glmimage.models.build import read_meta, write_model_dir
 from glmimage.models.load import HEAVY_COMPONENTS, WEIGHTS_DIR, load_component, load_model_dir
 from glmimage.models.presets import PRESETS
 
@@ -33,11 +32,6 @@ MAX_SHIPPED_BYTES = 40_000_000  # the repo's budget for one shipped model (issue
 
 def weight_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*.safetensors"))
-
-
-def read_meta(model_dir: Path) -> dict:
-    meta_file = model_dir / GLMIMAGE_META_FILE
-    return json.loads(meta_file.read_text()) if meta_file.is_file() else {}
 
 
 def take_planner(pipe, planner_dir: Path) -> list[dict]:
