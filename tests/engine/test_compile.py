@@ -93,7 +93,7 @@ def test_prompts_of_similar_text_length_share_the_compiled_graphs(compiled_engin
 
     compiled_engine.generate('A poster titled "SPRING"', width=64, height=64, steps=1, seed=0)
     graphs = counters["stats"]["unique_graphs"]
-    compiled_engine.generate('A poster titled "AUTUMN FAIR" and "MAY"', width=64, height=64, steps=1, seed=0)
+    compiled_engine.generate('A poster titled "AUTUMN FAIR"', width=64, height=64, steps=1, seed=0)
     assert counters["stats"]["unique_graphs"] == graphs  # glyph tokens padded to one bucket: no new graph
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from PIL import Image
 
 from glmimage.cli.main import main
@@ -47,3 +49,14 @@ def test_bad_arguments(tmp_path, capsys):
     assert main(["eval", "--shuffled", "--n", "1", "--edits", "0", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "--n must be >= 1" in err and "--shuffled needs" in err
+
+
+def test_ground_truth_plans_are_recorded(tmp_path, tiny_dir, capsys):
+    out = tmp_path / "decoder_alone"
+    assert main(["eval", "--model", str(tiny_dir), "--plans", "ground-truth", "--n", "1", "--edits", "0",
+                 "--steps", "1", "--out", str(out), "--no-progress"]) == 0
+    assert json.loads((out / "results.json").read_text())["meta"]["plans"] == "ground-truth"
+    assert "plans: `ground-truth`" in (out / "summary.md").read_text()
+    with pytest.raises(SystemExit) as exited:
+        main(["eval", "--model", str(tiny_dir), "--plans", "oracle", "--out", str(out)])
+    assert exited.value.code == 2 and "invalid choice: 'oracle'" in capsys.readouterr().err

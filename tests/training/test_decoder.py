@@ -15,8 +15,8 @@ from glmimage.engine.plan import Plan
 from glmimage.engine.references import fit_reference
 from glmimage.models.build import build_pipeline
 from glmimage.models.presets import TINY
-from glmimage.training.data import make_world, world_item
-from glmimage.training.decoder import glyph_embeddings, reference_cache, shifted_sigmas
+from glmimage.training.data import make_world, text_mask, world_item
+from glmimage.training.decoder import glyph_embeddings, reference_cache, shifted_sigmas, text_weights, weighted_mean
 from glmimage.training.encode import encode_codes, encode_latents
 from glmimage.training.vae import VaeTrainConfig
 
@@ -71,3 +71,40 @@ def test_batched_reference_pass_writes_what_the_engine_writes(pipe):
     for layer in range(pipe.transformer.config.num_layers):
         assert torch.allclose(torch.cat(ours[layer].k_caches), torch.cat(theirs[layer].k_caches), atol=1e-5)
         assert torch.allclose(torch.cat(ours[layer].v_caches), torch.cat(theirs[layer].v_caches), atol=1e-5)
+
+
+def test_text_masks_cover_the_rendered_text_and_little_else():
+    """The world's text boxes, on the VAE's 8x latent grid: every text box lies inside the mask, and the mask is a
+    small share of the design (what makes a plain MSE spend most of its gradient on backgrounds)."""
+    world = make_world(VaeTrainConfig(preset="tiny", image_size=256, out="unused"))
+    shares = []
+    for index in range(8):
+        item = world_item(world, "t2i", index)
+        mask = text_mask(item.text_boxes, *item.image.size, 8)
+        assert mask.shape == (item.image.height // 8, item.image.width // 8)
+        pixels = mask.repeat_interleave(8, 0).repeat_interleave(8, 1)
+        for x0, y0, x1, y1 in item.text_boxes:
+            assert pixels[y0:y1, x0:x1].all()
+        shares.append(mask.float().mean().item())
+    assert all(0 < s < 0.6 for s in shares), shares
+    edit = world_item(world, "edit", 0)
+    assert text_mask(edit.text_boxes, *edit.image.size, 8).any() == bool(edit.texts)
+
+
+def test_text_weighted_loss_is_the_mse_at_weight_one_and_leans_on_text_above_it():
+    gen = torch.Generator().manual_seed(0)
+    error = torch.rand(2, 16, 4, 4, generator=gen)
+    mask = torch.zeros(4, 4, dtype=torch.bool)
+    mask[1:3, 0:2] = True
+    items = [{"text_mask": mask}, {"text_mask": torch.zeros(4, 4, dtype=torch.bool)}]
+    assert text_weights(items, 1.0, "cpu") is None
+    assert torch.equal(weighted_mean(error, None), error.mean())
+    weights = text_weights(items, 4.0, "cpu")
+    assert weights.shape == (2, 1, 4, 4) and weights.sum() == 32 + 3 * 4
+    error.requires_grad_(True)
+    weighted_mean(error, weights).backward()
+    grad = error.grad[0, 0]
+    assert torch.allclose(grad[mask], 4 * grad[~mask][0].expand(int(mask.sum())))  # text cells count 4x
+    flat = torch.ones_like(error)
+    assert torch.allclose(weighted_mean(flat, weights), torch.tensor(1.0))  # keeps the MSE's scale
+

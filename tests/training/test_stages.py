@@ -140,6 +140,23 @@ def test_decoder_resumes_exactly_and_its_model_generates(decoder_runs, tokenizer
     assert isinstance(GlmImagePipeline.from_pretrained(full / "model"), GlmImagePipeline)
 
 
+
+def test_text_weighted_decoder_loss_changes_the_loss_and_nothing_else(stage_config, decoder_runs, tokenizer_runs):
+    """Same data, noise and weights at step 1: the unweighted velocity MSE is the plain run's, the trained loss is
+    not (text cells count 4x), and training still resumes exactly."""
+    full, resumed = train_and_resume(stage_config, "decoder", decoder.train, text_loss_weight=4.0,
+                                     init=str(tokenizer_runs[0] / "model"))
+    assert_same(full / "model" / "transformer", resumed / "model" / "transformer")
+
+    def first_row(run: Path) -> dict:  # log.csv rows: step,name,value,time
+        rows = [line.split(",") for line in (run / "log.csv").read_text().splitlines()[1:]]
+        return {name: float(value) for step, name, value, _ in rows if step == "1"}
+
+    plain, weighted = first_row(decoder_runs[0]), first_row(full)
+    assert weighted["velocity_mse"] == pytest.approx(plain["velocity_mse"], rel=1e-5)
+    assert weighted["loss"] != pytest.approx(plain["loss"], rel=1e-3)
+    assert_changed(decoder_runs[0] / "model" / "transformer", full / "model" / "transformer")
+
 def test_glyph_alignment_resumes_exactly_and_changes_only_the_glyph_encoder(stage_config, tiny_dir):
     full, resumed = train_and_resume(stage_config, "glyph", glyph.train, init=str(tiny_dir))
     assert_same(full / "model" / "text_encoder", resumed / "model" / "text_encoder")

@@ -38,7 +38,7 @@ MAX_GUIDANCE = 20.0
 OFFLOAD_DEVICE = torch.device("cpu")  # where offloaded components wait between stages
 # Compiled engines: glyph tokens are padded (masked) to a multiple of this, so prompts of similar text length share
 # one DiT graph; and each compiled function may keep this many graphs (sizes x batches x glyph buckets).
-COMPILED_GLYPH_BUCKET = 32
+COMPILED_GLYPH_BUCKET = 16
 COMPILED_GRAPHS = 64
 
 

@@ -66,6 +66,7 @@ class TrainItem:
     image: Image.Image  # the target
     references: list[Image.Image]  # empty for text-to-image; fitted to valid sizes as the engine fits them
     texts: list[str]  # ground-truth texts visible in the target (for OCR metrics)
+    text_boxes: list[tuple[int, int, int, int]] = ()  # their pixel boxes (x0, y0, x1, y1), x1/y1 exclusive
 
 
 def world_item(world: World, kind: str, index: int, limits=None) -> TrainItem:
@@ -73,9 +74,18 @@ def world_item(world: World, kind: str, index: int, limits=None) -> TrainItem:
     if kind == "edit":
         edit = world.edit_sample(index)
         refs = [fit_reference(r, limits) if limits is not None else r for r in edit.refs]
-        return TrainItem(edit.instruction, edit.target.image, refs, [t.text for t in edit.target.texts])
+        texts = edit.target.texts
+        return TrainItem(edit.instruction, edit.target.image, refs, [t.text for t in texts], [t.box for t in texts])
     sample = world.sample(index)
-    return TrainItem(sample.prompt, sample.image, [], [t.text for t in sample.texts])
+    return TrainItem(sample.prompt, sample.image, [], [t.text for t in sample.texts], [t.box for t in sample.texts])
+
+
+def text_mask(boxes, width: int, height: int, cell: int) -> torch.Tensor:
+    """(height/cell, width/cell) bool map of the cells any text box touches (a box is widened to whole cells)."""
+    mask = torch.zeros(height // cell, width // cell, dtype=torch.bool)
+    for x0, y0, x1, y1 in boxes:
+        mask[max(0, y0) // cell: -(-min(y1, height) // cell), max(0, x0) // cell: -(-min(x1, width) // cell)] = True
+    return mask
 
 
 def vae_pixels(pipe, images: list[Image.Image]) -> torch.Tensor:

@@ -19,6 +19,7 @@ from glmimage.training.data import (
     dataset_index,
     make_world,
     stream_slot,
+    text_mask,
     vae_pixels,
     vq_codes,
     world_item,
@@ -83,11 +84,15 @@ def code_set(run, pipe, kind: str, size: int, limits) -> EncodedSet:
 
 class StreamData:
     """Encoded items at stream positions: text-to-image and image-to-image sets interleaved by `edit_fraction`,
-    each item the union of its codes (and, with `latents`, its latents)."""
+    each item the union of its codes (and, with `latents`, its latents). With `text_masks`, each item also gets
+    the latent-grid map of its texts' boxes, from the world's ground truth (rendering a design costs ~5 ms, so
+    it is not cached)."""
 
-    def __init__(self, run, pipe, latents: bool = False):
+    def __init__(self, run, pipe, latents: bool = False, text_masks: bool = False):
         cfg = self.cfg = run.cfg
-        limits = get_preset(cfg.preset).limits
+        limits = self.limits = get_preset(cfg.preset).limits
+        self.world = make_world(cfg) if text_masks else None
+        self.latent_cell = pipe.vae_scale_factor
         self.sizes = {"t2i": cfg.num_samples, "edit": cfg.num_edit_samples}
         kinds = ["t2i"] + (["edit"] if cfg.edit_fraction > 0 else [])
         self.sets = {k: [code_set(run, pipe, k, self.sizes[k], limits)]
@@ -99,4 +104,7 @@ class StreamData:
         out = {"kind": kind, "index": index}
         for encoded in self.sets[kind]:
             out.update(encoded[index])
+        if self.world is not None:
+            item = world_item(self.world, kind, index)
+            out["text_mask"] = text_mask(item.text_boxes, *item.image.size, self.latent_cell)
         return out

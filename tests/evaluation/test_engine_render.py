@@ -1,0 +1,40 @@
+"""Ground-truth plans: the decoder measured alone, from the VQ codes of the world's own render."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from glmimage.data.config import WorldConfig
+from glmimage.data.world import World
+from glmimage.evaluation.engine_render import EngineRenderer, SamplingConfig
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return World(WorldConfig(size=128, split="test")).sample(0)
+
+
+def test_ground_truth_plans_decode_the_renders_own_codes(tiny_dir, sample):
+    from glmimage.engine import Engine
+    from glmimage.engine.planner import target_grids
+    from glmimage.training.data import vq_codes
+
+    engine = Engine.from_pretrained(str(tiny_dir))
+    truth = EngineRenderer(engine, SamplingConfig(steps=2, seed=3, plans="ground-truth"))
+    plan = truth.true_plan(sample)
+    grid = target_grids(128, 128)[0]
+    pipe = engine.pipe
+    assert plan.grid == grid and plan.preview_tokens is None
+    assert plan.target_tokens.equal(vq_codes(pipe.vision_language_encoder, pipe.processor.image_processor,
+                                             [sample.image], grid)[0])
+    image = truth(sample)
+    expected = engine.decode(plan, seed=3 + sample.index, steps=2).images[0]
+    assert np.array_equal(np.asarray(image), np.asarray(expected))
+    sampled = EngineRenderer(engine, SamplingConfig(steps=2, seed=3))(sample)
+    assert sampled.size == image.size and not np.array_equal(np.asarray(sampled), np.asarray(image))
+
+
+def test_plan_source_is_checked():
+    with pytest.raises(ValueError, match="plans must be one of"):
+        SamplingConfig(plans="oracle")
