@@ -6,8 +6,8 @@ import json
 import os
 
 from glmimage.data.vocabulary import SPLITS
-from glmimage.evaluation.engine_render import PLAN_SOURCES
 from glmimage.errors import InputError
+from glmimage.evaluation.engine_render import PLAN_SOURCES
 
 MODES = ("ground-truth", "noise", "shuffled")
 

@@ -8,7 +8,6 @@ from PIL import Image
 
 from glmimage.data.sample import EditSample, Sample
 
-
 PLAN_SOURCES = ("sampled", "ground-truth")
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 from PIL import Image
@@ -49,6 +50,7 @@ class LoraTrainConfig(common.RunConfig):
     prior_drop: float = 0.1  # decoder loss, as in stage 4
     glyph_drop: float = 0.1
     loss_space: str = "velocity"
+    text_loss_weight: ClassVar[float] = 1.0  # plain MSE: a user's images come without text boxes to weight
     merge: bool = False  # also write the merged weights as a complete model directory
     base_dtype: str = "float32"  # the frozen weights; bfloat16 halves memory for the official model (adapters: fp32)
     eval_steps: int = 4
