@@ -66,7 +66,7 @@ class TrainItem:
     image: Image.Image  # the target
     references: list[Image.Image]  # empty for text-to-image; fitted to valid sizes as the engine fits them
     texts: list[str]  # ground-truth texts visible in the target (for OCR metrics)
-    text_boxes: list[tuple[int, int, int, int]] = ()  # their pixel boxes (x0, y0, x1, y1), x1/y1 exclusive
+    text_boxes: tuple[tuple[int, int, int, int], ...] | list = ()  # their (x0, y0, x1, y1) pixel boxes
 
 
 def world_item(world: World, kind: str, index: int, limits=None) -> TrainItem:

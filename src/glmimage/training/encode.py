@@ -90,7 +90,7 @@ class StreamData:
 
     def __init__(self, run, pipe, latents: bool = False, text_masks: bool = False):
         cfg = self.cfg = run.cfg
-        limits = self.limits = get_preset(cfg.preset).limits
+        limits = get_preset(cfg.preset).limits
         self.world = make_world(cfg) if text_masks else None
         self.latent_cell = pipe.vae_scale_factor
         self.sizes = {"t2i": cfg.num_samples, "edit": cfg.num_edit_samples}
