@@ -96,10 +96,11 @@ def test_text_weighted_loss_is_the_mse_at_weight_one_and_leans_on_text_above_it(
     error = torch.rand(2, 16, 4, 4, generator=gen)
     mask = torch.zeros(4, 4, dtype=torch.bool)
     mask[1:3, 0:2] = True
-    items = [{"text_mask": mask}, {"text_mask": torch.zeros(4, 4, dtype=torch.bool)}]
-    assert text_weights(items, 1.0, "cpu") is None
+    items = [{"text_boxes": [[0, 8, 16, 24]], "size": [32, 32]}, {"text_boxes": [], "size": [32, 32]}]  # 8-px cells
+    assert text_weights(items, 1.0, 8, "cpu") is None
     assert torch.equal(weighted_mean(error, None), error.mean())
-    weights = text_weights(items, 4.0, "cpu")
+    weights = text_weights(items, 4.0, 8, "cpu")
+    assert torch.equal(weights[0, 0] > 1, mask)
     assert weights.shape == (2, 1, 4, 4) and weights.sum() == 32 + 3 * 4
     error.requires_grad_(True)
     weighted_mean(error, weights).backward()

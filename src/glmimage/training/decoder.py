@@ -36,6 +36,7 @@ from glmimage.engine.planner import target_grids
 from glmimage.errors import InputError
 from glmimage.prompts.glyph_text import extract_glyph_texts
 from glmimage.training import common
+from glmimage.training.data import text_mask
 from glmimage.training.encode import StreamData
 
 LOSS_SPACES = ("velocity", "x0")
@@ -124,7 +125,7 @@ def flow_loss(transformer, text_encoder, tokenizer, items: list[dict], cfg, gen:
     drop_prior = torch.rand(batch, generator=gen) < cfg.prior_drop
     drop_glyph = torch.rand(batch, generator=gen) < cfg.glyph_drop
     texts = [[] if drop else extract_glyph_texts(it["prompt"]) for it, drop in zip(items, drop_glyph.tolist())]
-    text, text_mask = glyph_embeddings(tokenizer, text_encoder, texts, device)
+    text, glyph_mask = glyph_embeddings(tokenizer, text_encoder, texts, device)
 
     noise = torch.randn(x0.shape, generator=gen).to(device, dtype)
     t_min = 1 / scheduler_config["num_train_timesteps"]
@@ -143,7 +144,7 @@ def flow_loss(transformer, text_encoder, tokenizer, items: list[dict], cfg, gen:
         prior_token_drop=drop_prior.to(device)[:, None].expand_as(prior).clone(),
         timestep=(u * scheduler_config["num_train_timesteps"] - 1).to(device), target_size=pixel_size,
         crop_coords=torch.zeros(batch, 2, device=device, dtype=dtype),
-        attention_mask=None if bool(text_mask.all()) else text_mask, attention_kwargs=attention_kwargs,
+        attention_mask=None if bool(glyph_mask.all()) else glyph_mask, attention_kwargs=attention_kwargs,
         kv_caches=cache, return_dict=False,
     )[0].float()
     velocity = (noise - x0).float()
@@ -151,16 +152,17 @@ def flow_loss(transformer, text_encoder, tokenizer, items: list[dict], cfg, gen:
         error = (pred - velocity) ** 2
     else:
         error = (x_t.float() - s.float() * pred - x0.float()) ** 2
-    loss = weighted_mean(error, text_weights(items, cfg.text_loss_weight, device))
+    loss = weighted_mean(error, text_weights(items, cfg.text_loss_weight, width // x0.shape[-1], device))
     return loss, {"velocity_mse": F.mse_loss(pred, velocity).item()}
 
 
-def text_weights(items: list[dict], weight: float, device) -> torch.Tensor | None:
-    """(B, 1, h, w) loss weights: `weight` on latent cells under text, 1 elsewhere; None when weight is 1.
-    Text covers a small share of a design, so a plain MSE spends most of the model's gradient on backgrounds."""
+def text_weights(items: list[dict], weight: float, cell: int, device) -> torch.Tensor | None:
+    """(B, 1, h, w) loss weights: `weight` on the latent cells (`cell` pixels wide) under an item's text boxes, 1
+    elsewhere; None when weight is 1. Text covers a small share of a design, so a plain MSE spends most of the
+    model's gradient on backgrounds."""
     if weight == 1:
         return None
-    masks = torch.stack([it["text_mask"] for it in items]).to(device)[:, None]
+    masks = torch.stack([text_mask(it["text_boxes"], *it["size"], cell) for it in items]).to(device)[:, None]
     return 1 + (weight - 1) * masks.float()
 
 
@@ -230,7 +232,7 @@ def train(cfg: DecoderTrainConfig) -> Path:
     for frozen in (pipe.vae, pipe.vision_language_encoder):
         frozen.requires_grad_(False).eval()
     text_encoder.requires_grad_(cfg.train_glyph_encoder).train(cfg.train_glyph_encoder)
-    data = StreamData(run, pipe, latents=True, text_masks=cfg.text_loss_weight != 1)
+    data = StreamData(run, pipe, latents=True)
     trained = torch.nn.ModuleDict({"transformer": transformer, "text_encoder": text_encoder})
     opt, sched = common.make_optimizer(run, trained.parameters())
     ema = common.make_ema(run, trained)

@@ -19,7 +19,6 @@ from glmimage.training.data import (
     dataset_index,
     make_world,
     stream_slot,
-    text_mask,
     vae_pixels,
     vq_codes,
     world_item,
@@ -40,10 +39,12 @@ def encode_latents(pipe, images) -> list[torch.Tensor]:
 
 @torch.no_grad()
 def encode_codes(pipe, item: TrainItem) -> dict:
-    """Target codes, preview codes (text-to-image), reference codes and grids, prompt and texts of one item."""
+    """Target codes, preview codes (text-to-image), reference codes and grids, prompt, texts and their boxes of one
+    item."""
     planner, image_processor = pipe.vision_language_encoder, pipe.processor.image_processor
     grid, preview_grid = target_grids(item.image.height, item.image.width)
-    out = {"prompt": item.prompt, "texts": list(item.texts), "size": list(item.image.size),
+    out = {"prompt": item.prompt, "texts": list(item.texts), "text_boxes": [list(b) for b in item.text_boxes],
+           "size": list(item.image.size),
            "codes": vq_codes(planner, image_processor, [item.image], grid)[0]}
     if item.references:
         inputs = image_processor(images=item.references, return_tensors="pt")
@@ -78,21 +79,19 @@ def code_set(run, pipe, kind: str, size: int, limits) -> EncodedSet:
     def encode(indices: list[int]) -> list[dict]:
         return [encode_codes(pipe, world_item(world, kind, i, limits)) for i in indices]
 
-    key = fingerprint("codes", kind, cfg.image_size, cfg.world_seed, limits, modules=(model.visual, model.vqmodel))
+    # "text_boxes": caches written before items carried their boxes are not reused
+    key = fingerprint("codes", "text_boxes", kind, cfg.image_size, cfg.world_seed, limits,
+                      modules=(model.visual, model.vqmodel))
     return EncodedSet(run, f"codes-{kind}", key, size, cfg.cache_shard_size, cfg.cache_dir, encode).build()
 
 
 class StreamData:
     """Encoded items at stream positions: text-to-image and image-to-image sets interleaved by `edit_fraction`,
-    each item the union of its codes (and, with `latents`, its latents). With `text_masks`, each item also gets
-    the latent-grid map of its texts' boxes, from the world's ground truth (rendering a design costs ~5 ms, so
-    it is not cached)."""
+    each item the union of its codes (and, with `latents`, its latents)."""
 
-    def __init__(self, run, pipe, latents: bool = False, text_masks: bool = False):
+    def __init__(self, run, pipe, latents: bool = False):
         cfg = self.cfg = run.cfg
         limits = get_preset(cfg.preset).limits
-        self.world = make_world(cfg) if text_masks else None
-        self.latent_cell = pipe.vae_scale_factor
         self.sizes = {"t2i": cfg.num_samples, "edit": cfg.num_edit_samples}
         kinds = ["t2i"] + (["edit"] if cfg.edit_fraction > 0 else [])
         self.sets = {k: [code_set(run, pipe, k, self.sizes[k], limits)]
@@ -104,7 +103,4 @@ class StreamData:
         out = {"kind": kind, "index": index}
         for encoded in self.sets[kind]:
             out.update(encoded[index])
-        if self.world is not None:
-            item = world_item(self.world, kind, index)
-            out["text_mask"] = text_mask(item.text_boxes, *item.image.size, self.latent_cell)
         return out
