@@ -109,3 +109,27 @@ def test_text_weighted_loss_is_the_mse_at_weight_one_and_leans_on_text_above_it(
     flat = torch.ones_like(error)
     assert torch.allclose(weighted_mean(flat, weights), torch.tensor(1.0))  # keeps the MSE's scale
 
+
+
+def test_text_velocity_mse_is_the_error_under_the_texts(pipe):
+    """The logged letters' error is the flow loss with all weight on the text cells (same draws)."""
+    from glmimage.training.decoder import DecoderTrainConfig, decoder_step_loss
+
+    world = make_world(VaeTrainConfig(image_size=128))
+    items = []
+    for i in range(3):
+        item = world_item(world, "t2i", i)
+        items.append({**encode_codes(pipe, item), "latent": encode_latents(pipe, [item.image])[0]})
+    assert all(it["text_boxes"] for it in items)
+
+    def run(weight: float):
+        cfg = DecoderTrainConfig(preset="tiny", prior_drop=0.0, glyph_drop=0.0, text_loss_weight=weight)
+        with torch.no_grad():
+            return decoder_step_loss(pipe.transformer, pipe.text_encoder, pipe.tokenizer, items, cfg,
+                                     torch.Generator().manual_seed(3), pipe.scheduler.config)
+
+    plain_loss, parts = run(1.0)
+    text_only_loss, _ = run(1e9)  # normalised weights: the mean over the text cells
+    assert {it["latent"].shape for it in items} == {items[0]["latent"].shape}  # one group: one set of draws
+    assert parts["text_velocity_mse"] == pytest.approx(text_only_loss.item(), rel=1e-4)
+    assert plain_loss.item() == pytest.approx(parts["velocity_mse"], rel=1e-6)

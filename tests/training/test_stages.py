@@ -140,6 +140,27 @@ def test_decoder_resumes_exactly_and_its_model_generates(decoder_runs, tokenizer
     assert isinstance(GlmImagePipeline.from_pretrained(full / "model"), GlmImagePipeline)
 
 
+def test_decoder_logs_the_held_out_loss_of_the_weights_it_exports(stage_config, decoder_runs):
+    """At each save point the EMA weights' velocity MSE on validation designs is logged; the final one is in
+    metrics.json and is what the exported directory measures on its own (same designs, same fixed draws)."""
+    full = decoder_runs[0]
+    rows = [line.split(",") for line in (full / "log.csv").read_text().splitlines()[1:]]
+    heldout = {int(step): float(value) for step, name, value, _ in rows if name == "loss_heldout"}
+    assert sorted(heldout) == [SAVE_AT, STEPS] and all(v > 0 for v in heldout.values())
+    metrics = json.loads((full / "metrics.json").read_text())
+    assert metrics["heldout_velocity_mse"] == pytest.approx(heldout[STEPS], rel=1e-5)
+    cfg = stage_config("decoder", "decoder-heldout")
+    assert cfg.heldout_samples > 0
+    report = decoder.model_heldout_report(full / "model", cfg)
+    assert report.keys() == {name for name, *_ in decoder.HELDOUT_REPORT} <= metrics.keys()
+    for name, value in report.items():
+        assert value == pytest.approx(metrics[name], rel=1e-4), name
+    assert decoder.model_heldout_report(full / "model", cfg) == report  # fixed draws: the same numbers twice
+    # the conditions really are dropped: the letters' error moves without glyphs and without the plan
+    with_all = report["heldout_text_velocity_mse"]
+    assert report["heldout_text_velocity_mse_no_glyphs"] != pytest.approx(with_all, rel=1e-6)
+    assert report["heldout_text_velocity_mse_no_plan"] != pytest.approx(with_all, rel=1e-6)
+
 
 def test_text_weighted_decoder_loss_changes_the_loss_and_nothing_else(stage_config, decoder_runs, tokenizer_runs):
     """Same data, noise and weights at step 1: the unweighted velocity MSE is the plain run's, the trained loss is

@@ -1,4 +1,4 @@
-"""Stage 4: the decoder (GlmImageTransformer2DModel) and the glyph encoder (T5EncoderModel over bytes), by flow matching.
+"""Stage 4: the decoder (GlmImageTransformer2DModel) and the glyph encoder (T5EncoderModel over bytes) by flow matching.
 
 What the engine's sampler (FlowMatchEulerDiscreteScheduler, engine/decoder.py) expects, step for step:
 - x_t = (1 - s) x0 + s * noise, the model predicts the velocity noise - x0 (the shipped model stays
@@ -13,13 +13,18 @@ What the engine's sampler (FlowMatchEulerDiscreteScheduler, engine/decoder.py) e
   layer's keys/values to the cache (`write_reference_cache` arithmetic, with gradients when `reference_grad`), and the
   target attends to them through the engine's masked attention processor.
 The glyph encoder is trained with the DiT (its embeddings get the decoder's gradient) unless `train_glyph_encoder`
-is off. Reported: OCR word accuracy of images decoded from the ground-truth codes of validation samples.
+is off. Reported: OCR word accuracy of images decoded from the ground-truth codes of validation samples, and at
+every save point the held-out velocity MSE (`loss_heldout`) of the EMA weights on `heldout_samples` validation
+designs (fixed noise and noise levels, no drops): the training loss of a cached set keeps falling as the model learns
+its designs, this one says whether it learns designs it has not seen.
 
     glmimage train decoder --config configs/train/decoder-nano.yaml   # init: the tokenizer (or planner) model dir
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,9 +58,12 @@ class DecoderTrainConfig(common.DataConfig):
     eval_steps: int = 4  # sampler steps for the final evaluation
     eval_guidance: float = 1.5
     text_loss_weight: float = 1.0  # loss weight of latent cells under the prompt's rendered texts (1 = plain MSE)
+    heldout_samples: int = 0  # validation designs of the held-out velocity MSE at each save point (0 = off)
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.heldout_samples < 0:
+            raise InputError(f"heldout_samples must be >= 0, got {self.heldout_samples}")
         if not (0 <= self.prior_drop <= 1 and 0 <= self.glyph_drop <= 1):
             raise InputError("prior_drop and glyph_drop must be in [0, 1]")
         if self.loss_space not in LOSS_SPACES:
@@ -152,8 +160,14 @@ def flow_loss(transformer, text_encoder, tokenizer, items: list[dict], cfg, gen:
         error = (pred - velocity) ** 2
     else:
         error = (x_t.float() - s.float() * pred - x0.float()) ** 2
-    loss = weighted_mean(error, text_weights(items, cfg.text_loss_weight, width // x0.shape[-1], device))
-    return loss, {"velocity_mse": F.mse_loss(pred, velocity).item()}
+    cell = width // x0.shape[-1]
+    loss = weighted_mean(error, text_weights(items, cfg.text_loss_weight, cell, device))
+    parts = {"velocity_mse": F.mse_loss(pred, velocity).item()}
+    if any(it.get("text_boxes") for it in items):  # the letters' share of the error (user folders have no boxes)
+        on_text = (text_weights(items, 2.0, cell, device) - 1).expand_as(pred)
+        parts["text_sq_error"] = ((pred.detach() - velocity) ** 2 * on_text).sum().item()
+        parts["text_values"] = on_text.sum().item()
+    return loss, parts
 
 
 def text_weights(items: list[dict], weight: float, cell: int, device) -> torch.Tensor | None:
@@ -187,13 +201,79 @@ def decoder_step_loss(transformer, text_encoder, tokenizer, items: list[dict], c
     groups: dict[tuple, list[dict]] = {}
     for item in items:
         groups.setdefault(signature(item), []).append(item)
-    total, parts = 0.0, {"velocity_mse": 0.0}
+    total, parts, text_sq_error, text_values = 0.0, {"velocity_mse": 0.0}, 0.0, 0.0
     for group in groups.values():
         loss, p = flow_loss(transformer, text_encoder, tokenizer, group, cfg, gen, scheduler_config)
         total = total + loss * len(group) / len(items)
         parts["velocity_mse"] += p["velocity_mse"] * len(group) / len(items)
+        text_sq_error, text_values = text_sq_error + p.get("text_sq_error", 0.0), text_values + p.get("text_values", 0)
+    if text_values:
+        parts["text_velocity_mse"] = text_sq_error / text_values  # over the latent cells under the texts
     parts["loss"] = total.item()
     return total, parts
+
+
+def heldout_items(pipe, cfg) -> list[dict]:
+    """The first `heldout_samples` validation designs (words never trained on), encoded as training items."""
+    from glmimage.training.data import make_world, world_item
+    from glmimage.training.encode import encode_codes, encode_latents
+
+    world = make_world(cfg, "validation")
+    items = []
+    for i in range(cfg.heldout_samples):
+        item = world_item(world, "t2i", i)
+        items.append({**encode_codes(pipe, item), "latent": encode_latents(pipe, [item.image])[0]})
+    return items
+
+
+@torch.no_grad()
+def heldout_velocity_mse(transformer, text_encoder, tokenizer, items: list[dict], cfg, scheduler_config,
+                         on_text: bool = False, drop_glyphs: bool = False, drop_prior: bool = False) -> float:
+    """Unweighted velocity MSE over `items` (over the cells under their texts with `on_text`) with the plan and glyphs
+    kept unless dropped; noise and noise levels come from a fixed seed (not the run's), so two calls (two steps, two
+    runs, with and without a condition) compare the same draws."""
+    plain = dataclasses.replace(cfg, prior_drop=float(drop_prior), glyph_drop=float(drop_glyphs), text_loss_weight=1.0)
+    key = "text_velocity_mse" if on_text else "velocity_mse"
+    gen = torch.Generator().manual_seed(common.derived_seed("heldout"))
+    modules = [unwrap(transformer), unwrap(text_encoder)]
+    modes = [m.training for m in modules]
+    for m in modules:
+        m.eval()
+    try:
+        total = 0.0
+        for start in range(0, len(items), cfg.batch_size):
+            chunk = items[start : start + cfg.batch_size]
+            _, parts = decoder_step_loss(modules[0], modules[1], tokenizer, chunk, plain, gen, scheduler_config)
+            total += parts[key] * len(chunk)
+    finally:
+        for m, mode in zip(modules, modes):
+            m.train(mode)
+    return total / len(items)
+
+
+# What the held-out report measures: (name, on_text, drop_glyphs, drop_prior). How much the letters' error grows
+# without the glyph embeddings (or the plan) is how much the decoder reads them.
+HELDOUT_REPORT = (("heldout_velocity_mse", False, False, False),
+                  ("heldout_velocity_mse_no_plan", False, False, True),
+                  ("heldout_text_velocity_mse", True, False, False),
+                  ("heldout_text_velocity_mse_no_glyphs", True, True, False),
+                  ("heldout_text_velocity_mse_no_plan", True, False, True))
+
+
+def heldout_report(transformer, text_encoder, tokenizer, items: list[dict], cfg, scheduler_config) -> dict:
+    return {name: heldout_velocity_mse(transformer, text_encoder, tokenizer, items, cfg, scheduler_config,
+                                       on_text=on_text, drop_glyphs=no_glyphs, drop_prior=no_prior)
+            for name, on_text, no_glyphs, no_prior in HELDOUT_REPORT}
+
+
+def model_heldout_report(model_dir: str | Path, cfg: DecoderTrainConfig) -> dict:
+    """The held-out report of a model directory (e.g. the shipped weights beside a candidate), as a run writes it."""
+    from glmimage.models.load import load_model_dir
+
+    pipe = load_model_dir(model_dir, torch.float32).pipe
+    install_masked_attention(pipe.transformer)
+    items = heldout_items(pipe, cfg)
+    return heldout_report(pipe.transformer, pipe.text_encoder, pipe.tokenizer, items, cfg, pipe.scheduler.config)
 
 
 @torch.no_grad()
@@ -242,13 +322,30 @@ def train(cfg: DecoderTrainConfig) -> Path:
         transformer, opt = run.accelerator.prepare(transformer.train(), opt)
     common.resume(run)
     scheduler_config = pipe.scheduler.config
+    heldout = heldout_items(pipe, cfg)
+
+    def save_point(step: int) -> tuple[Path, dict]:
+        """The model directory with the EMA weights and, with held-out designs, their held-out loss (logged; at the
+        last step the whole held-out report)."""
+        with common.with_ema_weights(ema, trained.parameters()):
+            path = common.export_model(run, pipe)
+            if not heldout:
+                return path, {}
+            args = (transformer, text_encoder, pipe.tokenizer, heldout, cfg, scheduler_config)
+            if step < cfg.steps:
+                report = {"heldout_velocity_mse": heldout_velocity_mse(*args)}
+            else:
+                report = heldout_report(*args)
+        common.log_scalars(run, step, {"loss_heldout": report["heldout_velocity_mse"]})
+        return path, report
+
     for step, gen in common.train_steps(run):
         items = [data.item(p) for p in run.positions(step)]
         loss, parts = decoder_step_loss(transformer, text_encoder, pipe.tokenizer, items, cfg, gen, scheduler_config)
         parts["grad_norm"] = common.optimizer_step(run, loss, opt, sched, trained.parameters(), ema)
-        common.finish_step(run, step + 1, parts, lambda: common.export_with_ema(run, pipe, ema, trained))
-    path = common.export_with_ema(run, pipe, ema, trained)
-    common.record_metrics(run, evaluate(run, path) if run.main else {})
+        common.finish_step(run, step + 1, parts, functools.partial(save_point, step + 1))
+    path, metrics = save_point(cfg.steps)
+    common.record_metrics(run, {**metrics, **evaluate(run, path)} if run.main else {})
     return path
 
 
