@@ -16,7 +16,14 @@ from glmimage.engine.references import fit_reference
 from glmimage.models.build import build_pipeline
 from glmimage.models.presets import TINY
 from glmimage.training.data import make_world, text_mask, world_item
-from glmimage.training.decoder import glyph_embeddings, reference_cache, shifted_sigmas, text_weights, weighted_mean
+from glmimage.training.decoder import (
+    glyph_embeddings,
+    reference_cache,
+    shifted_sigmas,
+    text_cells,
+    text_weights,
+    weighted_mean,
+)
 from glmimage.training.encode import encode_codes, encode_latents
 from glmimage.training.vae import VaeTrainConfig
 
@@ -97,9 +104,9 @@ def test_text_weighted_loss_is_the_mse_at_weight_one_and_leans_on_text_above_it(
     mask = torch.zeros(4, 4, dtype=torch.bool)
     mask[1:3, 0:2] = True
     items = [{"text_boxes": [[0, 8, 16, 24]], "size": [32, 32]}, {"text_boxes": [], "size": [32, 32]}]  # 8-px cells
-    assert text_weights(items, 1.0, 8, "cpu") is None
+    assert text_weights(text_cells(items, 8, "cpu"), 1.0) is None
     assert torch.equal(weighted_mean(error, None), error.mean())
-    weights = text_weights(items, 4.0, 8, "cpu")
+    weights = text_weights(text_cells(items, 8, "cpu"), 4.0)
     assert torch.equal(weights[0, 0] > 1, mask)
     assert weights.shape == (2, 1, 4, 4) and weights.sum() == 32 + 3 * 4
     error.requires_grad_(True)

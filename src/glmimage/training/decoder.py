@@ -160,24 +160,30 @@ def flow_loss(transformer, text_encoder, tokenizer, items: list[dict], cfg, gen:
         error = (pred - velocity) ** 2
     else:
         error = (x_t.float() - s.float() * pred - x0.float()) ** 2
-    cell = width // x0.shape[-1]
-    loss = weighted_mean(error, text_weights(items, cfg.text_loss_weight, cell, device))
+    # the cells under the texts, once: for the weighted loss and the letters' share of the error (user folders have
+    # no boxes)
+    on_text = text_cells(items, width // x0.shape[-1], device) if any(it.get("text_boxes") for it in items) else None
+    loss = weighted_mean(error, text_weights(on_text, cfg.text_loss_weight))
     parts = {"velocity_mse": F.mse_loss(pred, velocity).item()}
-    if any(it.get("text_boxes") for it in items):  # the letters' share of the error (user folders have no boxes)
-        on_text = (text_weights(items, 2.0, cell, device) - 1).expand_as(pred)
+    if on_text is not None:
+        on_text = on_text.expand_as(pred)
         parts["text_sq_error"] = ((pred.detach() - velocity) ** 2 * on_text).sum().item()
         parts["text_values"] = on_text.sum().item()
     return loss, parts
 
 
-def text_weights(items: list[dict], weight: float, cell: int, device) -> torch.Tensor | None:
-    """(B, 1, h, w) loss weights: `weight` on the latent cells (`cell` pixels wide) under an item's text boxes, 1
-    elsewhere; None when weight is 1. Text covers a small share of a design, so a plain MSE spends most of the
-    model's gradient on backgrounds."""
-    if weight == 1:
+def text_cells(items: list[dict], cell: int, device) -> torch.Tensor:
+    """(B, 1, h, w) float mask of the latent cells (`cell` pixels wide) under each item's text boxes."""
+    return torch.stack([text_mask(it["text_boxes"], *it["size"], cell) for it in items]).to(device)[:, None].float()
+
+
+def text_weights(on_text: torch.Tensor | None, weight: float) -> torch.Tensor | None:
+    """Loss weights from a `text_cells` mask: `weight` under the texts, 1 elsewhere; None when weight is 1 (or there
+    is no text). Text covers a small share of a design, so a plain MSE spends most of the model's gradient on
+    backgrounds."""
+    if weight == 1 or on_text is None:
         return None
-    masks = torch.stack([text_mask(it["text_boxes"], *it["size"], cell) for it in items]).to(device)[:, None]
-    return 1 + (weight - 1) * masks.float()
+    return 1 + (weight - 1) * on_text
 
 
 def weighted_mean(error: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
@@ -227,43 +233,48 @@ def heldout_items(pipe, cfg) -> list[dict]:
 
 
 @torch.no_grad()
-def heldout_velocity_mse(transformer, text_encoder, tokenizer, items: list[dict], cfg, scheduler_config,
-                         on_text: bool = False, drop_glyphs: bool = False, drop_prior: bool = False) -> float:
-    """Unweighted velocity MSE over `items` (over the cells under their texts with `on_text`) with the plan and glyphs
-    kept unless dropped; noise and noise levels come from a fixed seed (not the run's), so two calls (two steps, two
-    runs, with and without a condition) compare the same draws."""
+def heldout_errors(transformer, text_encoder, tokenizer, items: list[dict], cfg, scheduler_config,
+                   drop_glyphs: bool = False, drop_prior: bool = False) -> dict[str, float]:
+    """Unweighted velocity MSE over `items`, whole ("velocity_mse") and over the cells under their texts
+    ("text_velocity_mse"), with the plan and glyphs kept unless dropped (a drop probability of 1 drops every row);
+    noise and noise levels come from a fixed seed (not the run's), so two calls (two steps, two runs, with and
+    without a condition) compare the same draws."""
     plain = dataclasses.replace(cfg, prior_drop=float(drop_prior), glyph_drop=float(drop_glyphs), text_loss_weight=1.0)
-    key = "text_velocity_mse" if on_text else "velocity_mse"
     gen = torch.Generator().manual_seed(common.derived_seed("heldout"))
     modules = [unwrap(transformer), unwrap(text_encoder)]
     modes = [m.training for m in modules]
     for m in modules:
         m.eval()
+    totals = {"velocity_mse": 0.0, "text_velocity_mse": 0.0}
+    counts = {"velocity_mse": 0, "text_velocity_mse": 0}
     try:
-        total = 0.0
         for start in range(0, len(items), cfg.batch_size):
             chunk = items[start : start + cfg.batch_size]
             _, parts = decoder_step_loss(modules[0], modules[1], tokenizer, chunk, plain, gen, scheduler_config)
-            total += parts[key] * len(chunk)
+            for key in totals:
+                if key in parts:
+                    totals[key] += parts[key] * len(chunk)
+                    counts[key] += len(chunk)
     finally:
         for m, mode in zip(modules, modes):
             m.train(mode)
-    return total / len(items)
+    return {key: totals[key] / counts[key] for key in totals if counts[key]}
 
 
-# What the held-out report measures: (name, on_text, drop_glyphs, drop_prior). How much the letters' error grows
-# without the glyph embeddings (or the plan) is how much the decoder reads them.
-HELDOUT_REPORT = (("heldout_velocity_mse", False, False, False),
-                  ("heldout_velocity_mse_no_plan", False, False, True),
-                  ("heldout_text_velocity_mse", True, False, False),
-                  ("heldout_text_velocity_mse_no_glyphs", True, True, False),
-                  ("heldout_text_velocity_mse_no_plan", True, False, True))
+# The held-out report's conditions: (suffix, drop_glyphs, drop_prior). How much the letters' error grows without the
+# glyph embeddings (or the plan) is how much the decoder reads them; one forward pass per condition.
+HELDOUT_CONDITIONS = (("", False, False), ("_no_glyphs", True, False), ("_no_plan", False, True))
 
 
 def heldout_report(transformer, text_encoder, tokenizer, items: list[dict], cfg, scheduler_config) -> dict:
-    return {name: heldout_velocity_mse(transformer, text_encoder, tokenizer, items, cfg, scheduler_config,
-                                       on_text=on_text, drop_glyphs=no_glyphs, drop_prior=no_prior)
-            for name, on_text, no_glyphs, no_prior in HELDOUT_REPORT}
+    """heldout_velocity_mse[_no_glyphs|_no_plan] and heldout_text_velocity_mse[...]: the whole image and the letters
+    under each condition."""
+    report = {}
+    for suffix, no_glyphs, no_prior in HELDOUT_CONDITIONS:
+        errors = heldout_errors(transformer, text_encoder, tokenizer, items, cfg, scheduler_config,
+                                drop_glyphs=no_glyphs, drop_prior=no_prior)
+        report.update({f"heldout_{key}{suffix}": value for key, value in errors.items()})
+    return report
 
 
 def model_heldout_report(model_dir: str | Path, cfg: DecoderTrainConfig) -> dict:
@@ -333,7 +344,7 @@ def train(cfg: DecoderTrainConfig) -> Path:
                 return path, {}
             args = (transformer, text_encoder, pipe.tokenizer, heldout, cfg, scheduler_config)
             if step < cfg.steps:
-                report = {"heldout_velocity_mse": heldout_velocity_mse(*args)}
+                report = {f"heldout_{k}": v for k, v in heldout_errors(*args).items()}
             else:
                 report = heldout_report(*args)
         common.log_scalars(run, step, {"loss_heldout": report["heldout_velocity_mse"]})
