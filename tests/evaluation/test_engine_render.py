@@ -38,3 +38,23 @@ def test_ground_truth_plans_decode_the_renders_own_codes(tiny_dir, sample):
 def test_plan_source_is_checked():
     with pytest.raises(ValueError, match="plans must be one of"):
         SamplingConfig(plans="oracle")
+
+
+def test_ground_truth_edit_plans_keep_the_references_and_take_the_targets_codes(tiny_dir):
+    from glmimage.engine import Engine
+    from glmimage.training.data import vq_codes
+
+    es = next(e for e in map(World(WorldConfig(size=128, split="test")).edit_sample, range(8)) if e.local)
+    engine = Engine.from_pretrained(str(tiny_dir))
+    truth = EngineRenderer(engine, SamplingConfig(steps=2, seed=3, plans="ground-truth"))
+    plan = truth.true_edit_plan(es)
+    sampled_plan = engine.plan(es.instruction, 128, 128, images=es.refs)
+    pipe = engine.pipe
+    codes = vq_codes(pipe.vision_language_encoder, pipe.processor.image_processor, [es.target.image], plan.grid)[0]
+    assert plan.target_tokens.equal(codes) and not plan.target_tokens.equal(sampled_plan.target_tokens)
+    assert all(a.equal(b) for a, b in zip(plan.reference_tokens, sampled_plan.reference_tokens, strict=True))
+    image = truth.edit(es)
+    expected = engine.decode(plan, seed=3 + es.index, steps=2).images[0]
+    assert np.array_equal(np.asarray(image), np.asarray(expected))
+    sampled = EngineRenderer(engine, SamplingConfig(steps=2, seed=3)).edit(es)
+    assert not np.array_equal(np.asarray(sampled), np.asarray(image))

@@ -52,6 +52,18 @@ def step_by_step_logits(pipe, item, generated: torch.Tensor) -> torch.Tensor:
     return torch.cat(out.logits)
 
 
+def greedy_tokens(pipe, item, num_new: int) -> torch.Tensor:
+    """The planner's greedy continuation of an item's prompt (the engine's inputs)."""
+    width, height = item.image.size
+    content = [{"type": "image", "image": r} for r in item.references] + [{"type": "text", "text": item.prompt}]
+    inputs = pipe.processor.apply_chat_template(
+        [[{"role": "user", "content": content}]], tokenize=True, return_dict=True, return_tensors="pt",
+        processor_kwargs={"padding": False, "target_h": height, "target_w": width})
+    out = pipe.vision_language_encoder.generate(**inputs, max_new_tokens=num_new, min_new_tokens=num_new,
+                                                do_sample=False)
+    return out[0, inputs["input_ids"].shape[1]:]
+
+
 @pytest.mark.parametrize("kind,index,num_refs", [("t2i", 0, 0), ("edit", 0, 1), ("edit", 7, 2)])
 def test_teacher_forced_logits_equal_step_by_step_decoding(pipe, world, kind, index, num_refs):
     planner = pipe.vision_language_encoder.eval()
@@ -89,3 +101,36 @@ def test_vq_inputs_match_the_processor_at_valid_sizes(pipe, world):
     ours, grid = vq_inputs(pipe.processor.image_processor, [image], (4, 4))
     theirs = pipe.processor.image_processor(images=[image], return_tensors="pt")
     assert torch.equal(grid, theirs["image_grid_thw"]) and torch.equal(ours, theirs["pixel_values"])
+
+
+def test_edit_cell_accuracy_splits_the_token_accuracy_into_kept_and_changed_cells(pipe, world):
+    from glmimage.training.planner import edit_cell_accuracy
+
+    planner = pipe.vision_language_encoder.eval()
+    item = encode_codes(pipe, world_item(world, "edit", 0, TINY.limits))
+    ref = item["ref_codes"][0]
+    assert ref.numel() == item["codes"].numel()
+
+    def loss_path_accuracy(it):
+        batch = collate([build_sequence(planner, pipe.processor, it)], planner.config.text_config.pad_token_id)
+        return planner_loss(planner, batch, planner.device)[1]["token_accuracy"]
+
+    # the planner's own greedy plan: teacher-forced, every cell's top-1 is right (logits and labels aligned)
+    edit = world_item(world, "edit", 0, TINY.limits)
+    greedy = greedy_tokens(pipe, edit, ref.numel())
+    report = edit_cell_accuracy(planner, pipe.processor, [{**item, "codes": greedy}])
+    assert [report[k] for k in ("kept_cell_accuracy", "changed_cell_accuracy") if report[k] is not None] in ([1.0], [1.0, 1.0])
+
+    copied = {**item, "codes": ref.clone()}  # an edit that keeps every cell
+    report = edit_cell_accuracy(planner, pipe.processor, [copied])
+    assert report["kept_cell_share"] == 1.0 and report["changed_cell_accuracy"] is None
+    assert report["kept_cell_accuracy"] == pytest.approx(loss_path_accuracy(copied))
+
+    half = ref.clone()
+    half[::2] = (half[::2] + 1) % planner.config.vq_config.num_embeddings  # every other cell changed
+    mixed = {**item, "codes": half}
+    report = edit_cell_accuracy(planner, pipe.processor, [mixed])
+    kept = (half == ref).float().mean().item()
+    assert report["kept_cell_share"] == pytest.approx(kept) and 0 < kept < 1
+    overall = kept * report["kept_cell_accuracy"] + (1 - kept) * report["changed_cell_accuracy"]
+    assert overall == pytest.approx(loss_path_accuracy(mixed))

@@ -141,3 +141,28 @@ def test_unknown_edit_sampling_keys_are_refused(trained_dir, tmp_path):
     (copy / "glmimage.json").write_text(json.dumps(meta))
     with pytest.raises(ModelLoadError, match="top_q"):
         load.load_model_dir(copy)
+
+
+def test_ship_writes_the_edit_copy_bias_and_keep_settings_our_engine_reads(trained_dir, tmp_path):
+    import shutil
+
+    from glmimage.engine import Engine
+    from glmimage.engine.keep import KeepConfig
+    from glmimage.errors import ModelLoadError
+
+    with pytest.raises(InputError, match="edit_copy_bias"):
+        ship(trained_dir, "nano", dest_root=tmp_path, edit_copy_bias=-1.0)
+    dest = ship(trained_dir, "nano", dest_root=tmp_path, edit_top_p=0.5, edit_copy_bias=4.0, edit_keep=True)
+    engine = Engine(load.load_model_dir(dest))
+    assert engine.model.edit_sampling == {"top_p": 0.5, "copy_bias": 4.0} and engine.edit_keep == KeepConfig()
+    again = ship(dest, "nano", dest_root=tmp_path / "again", edit_keep=False)  # the setting can be taken away
+    assert Engine(load.load_model_dir(again)).edit_keep is None
+    assert Engine(load.load_model_dir(trained_dir)).edit_keep is None  # not set: edits as the reference runs them
+
+    broken = tmp_path / "broken"
+    shutil.copytree(dest, broken)
+    meta = json.loads((broken / "glmimage.json").read_text())
+    meta["edit_keep"] = {"grow": -1}
+    (broken / "glmimage.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelLoadError, match="edit_keep"):
+        Engine(load.load_model_dir(broken))

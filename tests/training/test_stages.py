@@ -121,7 +121,8 @@ def test_planner_resumes_exactly_and_keeps_the_tokenizer(planner_runs, tokenizer
     assert tower and all(torch.equal(before[k], after[k]) for k in tower)
     assert any(not torch.equal(before[k], after[k]) for k in before if "language_model" in k)
     metrics = json.loads((full / "metrics.json").read_text())
-    assert {"val_loss_t2i", "val_loss_edit", "val_token_accuracy_t2i"} <= metrics.keys()
+    assert {"val_loss_t2i", "val_loss_edit", "val_token_accuracy_t2i", "val_kept_cell_accuracy_edit",
+            "val_changed_cell_accuracy_edit", "val_kept_cell_share_edit"} <= metrics.keys()
 
 
 def test_decoder_resumes_exactly_and_its_model_generates(decoder_runs, tokenizer_runs):
@@ -196,21 +197,23 @@ def test_glyph_alignment_resumes_exactly_and_changes_only_the_glyph_encoder(stag
 
 
 def test_a_stage_keeps_the_init_models_run_settings(stage_config, tiny_dir, tmp_path):
-    """A run from a shipped model keeps how that model runs (its edit sampling), beside the training history."""
+    """A run from a shipped model keeps how that model runs (its edit sampling and keep), beside the training
+    history."""
     from glmimage.models.load import load_model_dir
 
     init = tmp_path / "init"
     shutil.copytree(tiny_dir, init)
     meta = json.loads((init / "glmimage.json").read_text())
-    meta["edit_sampling"] = {"top_p": 0.75}
+    meta["edit_sampling"] = {"top_p": 0.75, "copy_bias": 4.0}
+    meta["edit_keep"] = {"grow": 2}
     meta["training"] = [{"stage": "earlier", "steps": 1, "out": "x", "metrics": {}}]
     (init / "glmimage.json").write_text(json.dumps(meta))
     cfg = stage_config("glyph", "glyph-settings", steps=1, save_every=1, init=str(init), train_text_encoder=False)
     out = Path(glyph.train(cfg))
     written = json.loads((out / "glmimage.json").read_text())
-    assert written["edit_sampling"] == {"top_p": 0.75}
+    assert written["edit_sampling"] == {"top_p": 0.75, "copy_bias": 4.0} and written["edit_keep"] == {"grow": 2}
     assert [r["stage"] for r in written["training"]] == ["earlier", "glyph"]
-    assert load_model_dir(out).edit_sampling == {"top_p": 0.75}
+    assert load_model_dir(out).edit_sampling == {"top_p": 0.75, "copy_bias": 4.0}
 
 
 def test_lora_adapters_change_outputs_and_load_back(stage_config, decoder_runs, tmp_path):

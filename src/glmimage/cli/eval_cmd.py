@@ -7,7 +7,7 @@ import os
 
 from glmimage.data.vocabulary import SPLITS
 from glmimage.errors import InputError
-from glmimage.evaluation.engine_render import PLAN_SOURCES
+from glmimage.evaluation.engine_render import KEEP_CHOICES, PLAN_SOURCES
 
 MODES = ("ground-truth", "noise", "shuffled")
 
@@ -30,8 +30,14 @@ def register(subparsers) -> None:
     p.add_argument("--guidance", type=float, default=1.5, help="guidance (model only)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed; sample i uses seed + i (model only)")
     p.add_argument("--plans", default="sampled", choices=PLAN_SOURCES,
-                   help="model only: 'ground-truth' decodes text-to-image samples from the VQ codes of the world's "
-                        "render (the decoder alone, without planner errors); edits are planned as usual")
+                   help="model only: 'ground-truth' decodes every sample from the VQ codes of the world's render (an "
+                        "edit's target for edits): the decoder alone, without planner errors")
+    p.add_argument("--keep", default="model", choices=KEEP_CHOICES,
+                   help="model only: edits keep the reference wherever their plan leaves it unchanged (on/off; "
+                        "default: the model's setting)")
+    p.add_argument("--copy-bias", type=float,
+                   help="model only: the planner's bias (nats) towards the reference's codes in edit plans "
+                        "(default: the model's setting)")
     p.add_argument("--ocr-threads", type=int, default=1)
     p.add_argument("--grid", type=int, default=16, help="samples shown in grid.png")
     p.add_argument("--out", help="output directory (default outputs/eval_<what>)")
@@ -52,7 +58,8 @@ def _renderers(mode: str, samples, edit_samples, args):
         return baselines.shuffled(samples), baselines.shuffled_edit(edit_samples) if edit_samples else None, "shuffled"
     from glmimage.evaluation.engine_render import EngineRenderer, SamplingConfig
 
-    renderer = EngineRenderer.load(args.model, SamplingConfig(args.steps, args.guidance, args.seed, args.plans))
+    sampling = SamplingConfig(args.steps, args.guidance, args.seed, args.plans, args.keep, args.copy_bias)
+    renderer = EngineRenderer.load(args.model, sampling)
     return renderer, renderer.edit, renderer.model_id
 
 
@@ -79,7 +86,8 @@ def _run_one(mode: str, args, out_dir: str) -> dict:
     meta = {"renderer": label, "split": args.split, "n": args.n, "edits": n_edits, "world_seed": args.world_seed,
             "size": args.size, "mixed_aspect": args.mixed_aspect}
     if mode == "model":
-        meta.update(steps=args.steps, guidance=args.guidance, seed=args.seed, plans=args.plans)
+        meta.update(steps=args.steps, guidance=args.guidance, seed=args.seed, plans=args.plans,
+                    keep=args.keep, copy_bias=args.copy_bias)
     paths = write_report(out_dir, f"glmimage eval: {label}", meta, t2i, edits, grid_samples=args.grid)
     return {"meta": meta, "t2i": t2i[1], "edits": edits[1] if edits else None, "paths": paths}
 

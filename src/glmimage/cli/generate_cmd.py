@@ -51,6 +51,11 @@ def register(subparsers) -> None:
     edit = subparsers.add_parser("edit", help="image-to-image with 1 to 4 reference images")
     _sampling_args(edit)
     edit.add_argument("--image", action="append", required=True, help="reference image (repeat for up to 4)")
+    edit.add_argument("--keep", choices=("on", "off"),
+                      help="keep the first reference wherever the plan leaves it unchanged (default: the model's "
+                           "setting)")
+    edit.add_argument("--copy-bias", type=float,
+                      help="the planner's bias (nats) towards the reference's codes (default: the model's setting)")
     edit.set_defaults(func=run_edit)
 
     info = subparsers.add_parser("info", help="what a model is: components, parameters, limits")
@@ -119,13 +124,18 @@ def _governed_request(args, references=()):
 def _run(args, references=()) -> int:
     from glmimage.policy import dispatch
 
+    run_options = {"progress": not args.no_progress}
+    if getattr(args, "keep", None):
+        run_options["keep"] = args.keep == "on"
+    if getattr(args, "copy_bias", None) is not None:
+        run_options["copy_bias"] = args.copy_bias
     request = _governed_request(args, references)
     engine = _engine(args)
     if args.lora:
         from glmimage.training.lora import apply_adapters
 
         apply_adapters(engine.pipe, args.lora)  # merged into the weights: no slowdown
-    return _save(dispatch(engine, request, progress=not args.no_progress), args.out, args.json)
+    return _save(dispatch(engine, request, **run_options), args.out, args.json)
 
 
 def run_generate(args) -> int:

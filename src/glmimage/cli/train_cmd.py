@@ -8,6 +8,7 @@ trained directory in bf16 to the shipped weights. Under several processes:
 
 from __future__ import annotations
 
+import argparse
 import importlib
 
 # Stage name -> module with `CONFIG` (its dataclass) and `train(config) -> Path`.
@@ -47,6 +48,10 @@ def register(subparsers) -> None:
     ship.add_argument("--top-p", type=float, help="the planner's sampling top_p (its generation config: both "
                       "diffusers and glmimage use it)")
     ship.add_argument("--edit-top-p", type=float, help="top_p for edit plans only (glmimage.json; our engine)")
+    ship.add_argument("--edit-copy-bias", type=float, help="edit plans' bias (nats) towards the reference's codes "
+                      "(glmimage.json; our engine)")
+    ship.add_argument("--edit-keep", action=argparse.BooleanOptionalAction, default=None,
+                      help="edits keep the reference where their plan leaves it unchanged (glmimage.json; our engine)")
     ship.set_defaults(func=run_ship)
 
 
@@ -63,6 +68,7 @@ def run_ship(args) -> int:
     from glmimage.training.ship import ship, weight_bytes
 
     path = ship(args.model, args.name, args.dtype, planner_dir=args.planner, top_p=args.top_p,
-                edit_top_p=args.edit_top_p, vae_dir=args.vae)
+                edit_top_p=args.edit_top_p, vae_dir=args.vae, edit_copy_bias=args.edit_copy_bias,
+                edit_keep=args.edit_keep)
     print(f"{path} ({weight_bytes(path) / 1e6:.1f} MB)")
     return 0

@@ -97,9 +97,11 @@ def denoise(
     split_cfg: bool = False,
     forward=None,
     glyph_multiple: int = 1,
+    keep=None,
 ) -> torch.Tensor:
     """`forward`: what runs the DiT (e.g. its compiled form); the transformer itself by default.
-    `glyph_multiple`: pad the glyph tokens of each forward to a multiple of this (masked: same images)."""
+    `glyph_multiple`: pad the glyph tokens of each forward to a multiple of this (masked: same images).
+    `keep`: a `keep.KeepPlan`; after every step its kept cells are set to the reference at the next noise level."""
     forward = transformer if forward is None else forward
     batch, _, lat_h, lat_w = latents.shape
     device, dtype = latents.device, latents.dtype
@@ -142,6 +144,7 @@ def denoise(
         passes = [branch(list(glyph_embeds) + [empty_embed] * batch, drop_plan=True, see_references=True)]
 
     # 2. Denoising loop
+    noise = latents.clone() if keep is not None else None
     for i, t in enumerate(tqdm(timesteps, desc="decoder", disable=not progress, leave=False)):
         preds = []
         for kwargs in passes:
@@ -154,6 +157,8 @@ def denoise(
             cond, uncond = pred.chunk(2)
             pred = uncond + guidance * (cond - uncond)
         latents = scheduler.step(pred, t, latents, return_dict=False)[0]
+        if keep is not None:  # the scheduler's index now points at the next noise level (0 after the last step)
+            latents = keep.blend_latents(latents, noise, float(scheduler.sigmas[scheduler.step_index]))
         if step_callback is not None:
             step_callback(i, len(timesteps))
     return latents

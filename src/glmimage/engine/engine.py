@@ -21,12 +21,13 @@ from glmimage.engine.attention import install_masked_attention
 from glmimage.engine.decoder import denoise, initial_latents, vae_stats, write_reference_cache
 from glmimage.engine.fast_planner import CompiledDecodeStep, supports_fast_sampling
 from glmimage.engine.glyphs import encode_glyph_text
+from glmimage.engine.keep import KeepConfig, keep_plan
 from glmimage.engine.options import EngineOptions, enable_step_cache, torch_threads
 from glmimage.engine.plan import Plan
 from glmimage.engine.planner import make_plan, make_plans
 from glmimage.engine.references import MAX_REFERENCES, fit_reference, load_reference
 from glmimage.engine.results import GenerationResult
-from glmimage.errors import InputError
+from glmimage.errors import InputError, ModelLoadError
 from glmimage.models.load import HEAVY_COMPONENTS, LoadedModel, load_component, load_model
 from glmimage.models.sizes import check_size, snap_size
 from glmimage.prompts.glyph_text import extract_glyph_texts
@@ -35,6 +36,7 @@ MAX_PROMPT_CHARS = 4000
 MAX_IMAGES = 16
 MAX_STEPS = 200
 MAX_GUIDANCE = 20.0
+MAX_COPY_BIAS = 50.0
 OFFLOAD_DEVICE = torch.device("cpu")  # where offloaded components wait between stages
 # Compiled engines: glyph tokens are padded (masked) to a multiple of this, so prompts of similar text length share
 # one DiT graph; and each compiled function may keep this many graphs (sizes x batches x glyph buckets).
@@ -69,6 +71,10 @@ class Engine:
             self._decoder_forward = torch.compile(self.pipe.transformer, dynamic=False, options=frozen)
             self._vae_decode = torch.compile(self.pipe.vae.decode, dynamic=False, options=frozen)
         self._lock = threading.RLock()  # the planner keeps per-call state on the module: one call at a time
+        try:  # the model's own setting for edits (glmimage.json "edit_keep"); None: keep nothing, as the reference
+            self.edit_keep = None if model.edit_keep is None else KeepConfig(**model.edit_keep)
+        except (TypeError, ValueError) as exc:
+            raise ModelLoadError(f"{model.model_id}: glmimage.json edit_keep: {exc}") from None
 
     @classmethod
     def from_pretrained(cls, name_or_path: str = DEFAULT_MODEL, device: str = "cpu",
@@ -168,18 +174,26 @@ class Engine:
 
     # -- planner --------------------------------------------------------------------------------------------
     def plan(self, prompt: str, width: int | None = None, height: int | None = None, seed: int = 0,
-             images=None, progress: bool = False) -> Plan:
-        """Run the planner only. With `images`, the plan is an edit plan conditioned on those references."""
+             images=None, progress: bool = False, copy_bias: float | None = None) -> Plan:
+        """Run the planner only. With `images`, the plan is an edit plan conditioned on those references, sampled
+        with the model's edit settings; `copy_bias` (nats) overrides its bias towards the first reference's codes
+        (`planner.ReferenceCopyLogitsProcessor`; 0 = none)."""
         prompt = self._check_prompt(prompt)
         self._sampling(None, None, seed, 1)
         refs = self._references(images) if images is not None else None
+        sampling = dict(self.model.edit_sampling) if refs else None
+        if copy_bias is not None:
+            if not isinstance(copy_bias, (int, float)) or not 0 <= copy_bias <= MAX_COPY_BIAS:
+                raise InputError(f"copy_bias must be a number in 0..{MAX_COPY_BIAS}, got {copy_bias!r}")
+            if refs:
+                sampling["copy_bias"] = float(copy_bias)
         if refs and (width is None and height is None):
             width, height = snap_size(refs[0].width, refs[0].height, self.limits)
         width, height = self._size(width, height)
         with self._lock, torch_threads(self.options.num_threads), self._using("vision_language_encoder") as (planner,):
             return make_plan(planner, self.pipe.processor, prompt, width, height, seed, references=refs,
                              model_id=self.model_id, progress=progress, sampler=self.options.planner,
-                             compiled=self._planner_step, sampling=self.model.edit_sampling if refs else None)
+                             compiled=self._planner_step, sampling=sampling)
 
     def plan_many(self, prompts: list[str], width: int | None = None, height: int | None = None,
                   seeds: list[int] | None = None, progress: bool = False) -> list[Plan]:
@@ -206,11 +220,14 @@ class Engine:
     # -- decoder --------------------------------------------------------------------------------------------
     def decode(self, plans: Plan | list[Plan], seed: int = 0, steps: int | None = None,
                guidance: float | None = None, num_images: int = 1, progress: bool = False,
-               output_type: str = "pil") -> GenerationResult:
+               output_type: str = "pil", keep: KeepConfig | bool | None = None) -> GenerationResult:
         """Render plans. Image k (plans in order, `num_images` each) uses latent seed `seed + k`.
-        `output_type="np"` returns float arrays in [0, 1] (H, W, 3) instead of PIL images, before 8-bit rounding."""
+        `output_type="np"` returns float arrays in [0, 1] (H, W, 3) instead of PIL images, before 8-bit rounding.
+        `keep`: edits keep the first reference wherever their plan leaves it unchanged (`engine.keep`): a
+        KeepConfig, True (its defaults), False (never), None (the model's setting, `edit_keep`)."""
         if output_type not in ("pil", "np"):
             raise InputError(f"output_type must be 'pil' or 'np', got {output_type!r}")
+        keep = self._keep(keep)
         plans = [plans] if isinstance(plans, Plan) else list(plans)
         if not plans:
             raise InputError("decode needs at least one plan")
@@ -219,17 +236,20 @@ class Engine:
         images, metadata, timings = [], [], {"planner": sum(p.planner_seconds for p in plans), "decoder": 0.0, "vae": 0.0}
         with self._lock, torch_threads(self.options.num_threads):
             for group in _batches(jobs, self.max_batch):
-                imgs, t_dec, t_vae = self._decode_batch(group, steps, guidance, progress, output_type)
+                imgs, kept, t_dec, t_vae = self._decode_batch(group, steps, guidance, progress, output_type, keep)
                 timings["decoder"] += t_dec
                 timings["vae"] += t_vae
-                for (plan, s), img in zip(group, imgs):
+                for (plan, s), img, share in zip(group, imgs, kept):
                     images.append(img)
-                    metadata.append(self._metadata(plan, s, steps, guidance, t_dec / len(group), t_vae / len(group)))
+                    record = self._metadata(plan, s, steps, guidance, t_dec / len(group), t_vae / len(group))
+                    if keep is not None and plan.is_edit:
+                        record["kept_share"] = round(share, 4)  # of the planner grid's cells
+                    metadata.append(record)
         timings["total"] = timings["planner"] + timings["decoder"] + timings["vae"]
         return GenerationResult(images=images, metadata=metadata, plans=plans, timings=timings)
 
     def _decode_batch(self, group: list[tuple[Plan, int]], steps: int, guidance: float, progress: bool,
-                      output_type: str):
+                      output_type: str, keep: KeepConfig | None):
         pipe, dtype, device = self.pipe, self.dtype, self.device
         plans = [p for p, _ in group]
         start = time.perf_counter()
@@ -250,6 +270,8 @@ class Engine:
                 kv_cache = (write_reference_cache(transformer, vae[0], pipe.image_processor, unique, dtype)
                             if vae else None)
             rows = torch.tensor([unique.index(p) for p in plans]) if kv_cache is not None else None
+            kept = (keep_plan(plans, vae[0], pipe.image_processor, keep, pipe.vae_scale_factor, device, dtype)
+                    if vae and keep is not None else None)
             # 3. Noise and prior codes
             latents = initial_latents(plans, [s for _, s in group], transformer.config.in_channels,
                                       pipe.vae_scale_factor, device, dtype)
@@ -261,7 +283,7 @@ class Engine:
                                   image_size=(plans[0].height, plans[0].width), kv_cache=kv_cache,
                                   reference_rows=rows, progress=progress,
                                   split_cfg=self.options.split_cfg, forward=self._decoder_forward,
-                                  glyph_multiple=COMPILED_GLYPH_BUCKET if self.options.compile else 1)
+                                  glyph_multiple=COMPILED_GLYPH_BUCKET if self.options.compile else 1, keep=kept)
             if self.options.step_cache_threshold is not None:
                 transformer._reset_stateful_cache()  # the next batch starts from a full forward
             del kv_cache
@@ -272,8 +294,20 @@ class Engine:
             mean, std = vae_stats(vae, device, vae.dtype)
             decode = vae.decode if self._vae_decode is None else self._vae_decode
             pixels = decode(latents.to(vae.dtype) * std + mean, return_dict=False)[0]
+        if kept is not None:
+            pixels = kept.blend_pixels(pixels.float())
         images = list(pipe.image_processor.postprocess(pixels.float(), output_type=output_type))
-        return images, t_dec, time.perf_counter() - start
+        shares = kept.shares if kept is not None else [0.0] * len(plans)
+        return images, shares, t_dec, time.perf_counter() - start
+
+    def _keep(self, keep) -> KeepConfig | None:
+        if keep is None:
+            return self.edit_keep
+        if isinstance(keep, bool):
+            return KeepConfig() if keep else None
+        if not isinstance(keep, KeepConfig):
+            raise InputError(f"keep must be a KeepConfig, a bool or None, got {type(keep).__name__}")
+        return keep
 
     def _step_cache_context(self, transformer, name: str):
         """First Block Cache keeps its state per named context; without the option, nothing to do."""
@@ -309,13 +343,15 @@ class Engine:
 
     def edit(self, prompt: str, images, width: int | None = None, height: int | None = None,
              steps: int | None = None, guidance: float | None = None, seed: int = 0, num_images: int = 1,
-             progress: bool = False, output_type: str = "pil") -> GenerationResult:
+             progress: bool = False, output_type: str = "pil", keep: KeepConfig | bool | None = None,
+             copy_bias: float | None = None) -> GenerationResult:
         """Image-to-image with 1 to 4 references (editing, style transfer, identity, multi-subject).
-        The output size follows the first reference unless given."""
+        The output size follows the first reference unless given. `keep` and `copy_bias` (None: the model's
+        settings): see `decode` and `plan`."""
         steps, guidance, seed, num_images = self._sampling(steps, guidance, seed, num_images)
-        plan = self.plan(prompt, width, height, seed, images=images, progress=progress)
+        plan = self.plan(prompt, width, height, seed, images=images, progress=progress, copy_bias=copy_bias)
         return self.decode(plan, seed=seed, steps=steps, guidance=guidance, num_images=num_images, progress=progress,
-                           output_type=output_type)
+                           output_type=output_type, keep=keep)
 
 
 def _batches(jobs: list[tuple[Plan, int]], max_batch: int):

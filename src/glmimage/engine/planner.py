@@ -32,6 +32,23 @@ class CodesOnlyLogitsProcessor(LogitsProcessor):
         return scores
 
 
+class ReferenceCopyLogitsProcessor(LogitsProcessor):
+    """Edit plans: `bias` added to the logit of the first reference's code at the cell being written, so a cell keeps
+    the reference unless the planner wants a change by more than `bias` nats (an edit changes few cells; a weak
+    planner left alone redraws many it should keep)."""
+
+    def __init__(self, codes: torch.Tensor, prompt_len: int, bias: float):
+        self.codes, self.prompt_len, self.bias = codes, prompt_len, bias
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        cell = input_ids.shape[-1] - self.prompt_len
+        if cell >= self.codes.numel():
+            return scores
+        scores = scores.clone()
+        scores[:, self.codes[cell]] += self.bias
+        return scores
+
+
 class ProgressLogitsProcessor(LogitsProcessor):
     """Ticks a progress bar once per generated token (changes no score)."""
 
@@ -80,7 +97,8 @@ def make_plan(planner, processor, prompt: str, width: int, height: int, seed: in
               sampler: str = "fast", compiled=None, sampling: dict | None = None) -> Plan:
     """Run the planner for one prompt. `references` are PIL images already resized to valid sizes.
     `compiled`: a `CompiledDecodeStep` of this planner for the fast sampler's decoding steps.
-    `sampling`: generation-config fields to use instead of the planner's own (e.g. {"top_p": 0.75})."""
+    `sampling`: generation-config fields to use instead of the planner's own (e.g. {"top_p": 0.75}), and for edits
+    `copy_bias` (`ReferenceCopyLogitsProcessor`; applies when the first reference has the target's grid)."""
     start = time.perf_counter()
     device = planner.device
     is_t2i = not references
@@ -98,6 +116,11 @@ def make_plan(planner, processor, prompt: str, width: int, height: int, seed: in
 
     bar = tqdm(total=num_new + 1, desc="planner", unit="tok", disable=not progress, leave=False)
     leading = plan_processors(planner, bar)
+    sampling = dict(sampling or {})
+    copy_bias = float(sampling.pop("copy_bias", 0.0))
+    if copy_bias and ref_grids and ref_grids[0] == (h, w):
+        prompt_len = inputs["input_ids"].shape[-1]
+        leading.insert(1, ReferenceCopyLogitsProcessor(ref_tokens[0].to(device), prompt_len, copy_bias))
     # Same RNG use as the reference (global seed set right before generate), isolated from the caller's RNG.
     config = planner.generation_config
     if sampling:

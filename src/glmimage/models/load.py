@@ -36,8 +36,11 @@ class LoadedModel:
     dtype: torch.dtype = torch.float32
     sequential: bool = False  # heavy components are loaded per stage (load_component) instead of kept
     # Planner sampling for edit plans, over the generation config (glmimage.json "edit_sampling", e.g.
-    # {"top_p": 0.75}); empty: edits sample as text-to-image does, as in the reference.
+    # {"top_p": 0.75, "copy_bias": 4.0}); empty: edits sample as text-to-image does, as in the reference.
     edit_sampling: dict = field(default_factory=dict)
+    # Edits keep the reference where their plan leaves it unchanged (glmimage.json "edit_keep": the fields of
+    # engine.keep.KeepConfig, {} for its defaults); None: they don't, as in the reference.
+    edit_keep: dict | None = None
 
 
 def load_component(path: Path, name: str, dtype: torch.dtype) -> torch.nn.Module:
@@ -58,7 +61,7 @@ def shipped_weights(name: str) -> Path | None:
     return path if (path / "model_index.json").is_file() else None
 
 
-EDIT_SAMPLING_KEYS = ("temperature", "top_p", "top_k")
+EDIT_SAMPLING_KEYS = ("temperature", "top_p", "top_k", "copy_bias")
 
 
 def edit_sampling_from_meta(meta: dict) -> dict:
@@ -67,6 +70,13 @@ def edit_sampling_from_meta(meta: dict) -> dict:
     if unknown:
         raise ModelLoadError(f"glmimage.json edit_sampling: unknown keys {unknown} (known: {list(EDIT_SAMPLING_KEYS)})")
     return sampling
+
+
+def edit_keep_from_meta(meta: dict) -> dict | None:
+    keep = meta.get("edit_keep")
+    if keep is not None and not isinstance(keep, dict):
+        raise ModelLoadError(f"glmimage.json edit_keep must be an object of KeepConfig fields, got {keep!r}")
+    return keep
 
 
 def _limits_from_dir(meta: dict, pipe: GlmImagePipeline) -> tuple[SizeLimits, int, float]:
@@ -109,9 +119,9 @@ def load_model_dir(path: str | Path, dtype: torch.dtype = torch.float32, sequent
         raise ModelLoadError(f"could not load {path}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}") from exc
     meta = read_meta(path)
     limits, steps, guidance = _limits_from_dir(meta, pipe)
-    edit_sampling = edit_sampling_from_meta(meta)
     return LoadedModel(pipe=pipe, model_id=str(path), limits=limits, default_steps=steps, default_guidance=guidance,
-                       path=path, dtype=dtype, sequential=sequential, edit_sampling=edit_sampling)
+                       path=path, dtype=dtype, sequential=sequential, edit_sampling=edit_sampling_from_meta(meta),
+                       edit_keep=edit_keep_from_meta(meta))
 
 
 def load_model(name_or_path: str | Path, dtype: torch.dtype = torch.float32, sequential: bool = False) -> LoadedModel:

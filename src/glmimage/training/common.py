@@ -487,7 +487,7 @@ def load_pipeline(cfg, dtype: torch.dtype = torch.float32):
 # glmimage.json settings of the init directory that a stage's model keeps (they describe how to run the model,
 # not what trained it), e.g. the shipped nano's edit_sampling: without it, a decoder run from the shipped model
 # would plan its edits differently from the model it started from.
-KEPT_SETTINGS = ("edit_sampling",)
+KEPT_SETTINGS = ("edit_sampling", "edit_keep")
 
 
 def export_model(run: Run, pipe) -> Path:

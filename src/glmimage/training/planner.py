@@ -112,9 +112,32 @@ def freeze_tokenizer(planner) -> None:
 
 
 @torch.no_grad()
-def evaluate(run: common.Run, pipe) -> dict:
-    """Teacher-forced loss and top-1 accuracy on validation samples (text-to-image and image-to-image)."""
-    cfg, planner, processor = run.cfg, pipe.vision_language_encoder, pipe.processor
+@torch.no_grad()
+def edit_cell_accuracy(planner, processor, items: list[dict]) -> dict:
+    """Teacher-forced top-1 accuracy of edit plans, split by cell. Kept cells: the target's code equals the first
+    reference's code at the same cell (what the edit leaves alone, where copying is right); changed cells: the rest.
+    Edits whose first reference has another grid count as all changed."""
+    correct, total = {"kept": 0, "changed": 0}, {"kept": 0, "changed": 0}
+    for item in items:
+        seq = build_sequence(planner, processor, item)
+        logits = planner(input_ids=seq.input_ids[None].to(planner.device),
+                         position_ids=seq.position_ids[:, None].to(planner.device)).logits[0]
+        generated = seq.labels != IGNORE
+        right = (logits[generated].argmax(-1).cpu() == seq.labels[generated]).view(-1)
+        codes, ref = item["codes"].view(-1), item["ref_codes"][0].view(-1)
+        kept = codes == ref if ref.numel() == codes.numel() else torch.zeros_like(codes, dtype=torch.bool)
+        for name, cells in (("kept", kept), ("changed", ~kept)):
+            correct[name] += int(right[cells].sum())
+            total[name] += int(cells.sum())
+    out = {f"{name}_cell_accuracy": correct[name] / total[name] if total[name] else None for name in total}
+    out["kept_cell_share"] = total["kept"] / max(1, total["kept"] + total["changed"])
+    return out
+
+
+def validation_report(pipe, cfg) -> dict:
+    """Teacher-forced loss and top-1 accuracy on validation samples (text-to-image and image-to-image); for edits also
+    the accuracy on kept and changed cells (`edit_cell_accuracy`)."""
+    planner, processor = pipe.vision_language_encoder, pipe.processor
     world, limits = make_world(cfg, "validation"), get_preset(cfg.preset).limits
     metrics = {}
     kinds = ["t2i"] + (["edit"] if cfg.edit_fraction > 0 else [])
@@ -123,8 +146,23 @@ def evaluate(run: common.Run, pipe) -> dict:
         batch = collate([build_sequence(planner, processor, it) for it in items], planner.config.text_config.pad_token_id)
         _, parts = planner_loss(planner, batch, planner.device)
         metrics[f"val_loss_{kind}"], metrics[f"val_token_accuracy_{kind}"] = parts["loss"], parts["token_accuracy"]
+        if kind == "edit":
+            metrics.update({f"val_{k}_edit": v for k, v in edit_cell_accuracy(planner, processor, items).items()})
     metrics["chance_accuracy"] = 1 / planner.config.vq_config.num_embeddings
     return metrics
+
+
+def evaluate(run: common.Run, pipe) -> dict:
+    return validation_report(pipe, run.cfg)
+
+
+def model_planner_report(model_dir: str | Path, cfg: PlannerTrainConfig) -> dict:
+    """The validation report of a model directory's planner (e.g. the shipped weights beside a candidate)."""
+    from glmimage.models.load import load_model_dir
+
+    pipe = load_model_dir(model_dir, torch.float32).pipe
+    pipe.vision_language_encoder.eval()
+    return validation_report(pipe, cfg)
 
 
 def train(cfg: PlannerTrainConfig) -> Path:

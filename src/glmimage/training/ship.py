@@ -8,10 +8,11 @@ planner (vision_language_encoder) from the planner stage's directory; its frozen
 Likewise `--vae` takes the VAE of an encoder-frozen VAE run (`vae-decoder-nano.yaml`) run beside the decoder.
 
     glmimage train ship --model runs/nano/decoder/model [--planner runs/nano/planner/model] --name nano \
-        [--top-p 1.0] [--edit-top-p 0.75]
+        [--top-p 1.0] [--edit-top-p 0.75] [--edit-copy-bias 4] [--edit-keep]
 
-`--top-p` sets the planner's generation config (read by diffusers' pipeline and by ours alike); `--edit-top-p`
-writes glmimage.json's "edit_sampling", which only our engine applies, to edit plans.
+`--top-p` sets the planner's generation config (read by diffusers' pipeline and by ours alike); `--edit-top-p` and
+`--edit-copy-bias` write glmimage.json's "edit_sampling", `--edit-keep` its "edit_keep" (KeepConfig defaults),
+which only our engine applies, to edits.
 """
 
 from __future__ import annotations
@@ -68,7 +69,10 @@ def take_vae(pipe, vae_dir: Path) -> list[dict]:
 
 def ship(model_dir: str | Path, name: str, dtype: str = "bf16", dest_root: str | Path = WEIGHTS_DIR,
          max_bytes: int = MAX_SHIPPED_BYTES, planner_dir: str | Path | None = None, top_p: float | None = None,
-         edit_top_p: float | None = None, vae_dir: str | Path | None = None) -> Path:
+         edit_top_p: float | None = None, vae_dir: str | Path | None = None, edit_copy_bias: float | None = None,
+         edit_keep: bool | None = None) -> Path:
+    """`edit_keep`: True writes KeepConfig's defaults as the model's setting, False removes it, None keeps the
+    source's."""
     if name not in PRESETS or name == "tiny":
         raise InputError(f"ship names a preset with shipped weights ({', '.join(p for p in PRESETS if p != 'tiny')}),"
                          f" got {name!r}")
@@ -77,6 +81,8 @@ def ship(model_dir: str | Path, name: str, dtype: str = "bf16", dest_root: str |
     for label, value in (("top_p", top_p), ("edit_top_p", edit_top_p)):
         if value is not None and not 0.0 < value <= 1.0:
             raise InputError(f"{label} must be in (0, 1], got {value}")
+    if edit_copy_bias is not None and edit_copy_bias < 0:
+        raise InputError(f"edit_copy_bias must be >= 0, got {edit_copy_bias}")
     model_dir = Path(model_dir)
     loaded = load_model_dir(model_dir)
     meta = read_meta(model_dir)
@@ -91,6 +97,12 @@ def ship(model_dir: str | Path, name: str, dtype: str = "bf16", dest_root: str |
         loaded.pipe.vision_language_encoder.generation_config.top_p = top_p
     if edit_top_p is not None:
         extra["edit_sampling"] = {**extra.get("edit_sampling", {}), "top_p": edit_top_p}
+    if edit_copy_bias is not None:
+        extra["edit_sampling"] = {**extra.get("edit_sampling", {}), "copy_bias": edit_copy_bias}
+    if edit_keep is not None:
+        extra.pop("edit_keep", None)
+        if edit_keep:
+            extra["edit_keep"] = {}  # KeepConfig's defaults
     for component in HEAVY_COMPONENTS:
         getattr(loaded.pipe, component).to(SHIP_DTYPES[dtype])
     extra["shipped"] = {"from": str(model_dir), "planner_from": str(planner_dir) if planner_dir else None,

@@ -1,0 +1,120 @@
+"""Edits keep the reference wherever their plan leaves it unchanged: the mask comes from the plan alone, kept cells
+return the reference's own pixels, changed cells are painted, and plans that change most cells keep nothing."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from glmimage.engine import Plan
+from glmimage.engine.keep import KeepConfig, KeepPlan, feathered, kept_cells
+from glmimage.errors import InputError
+
+
+def edit_plan(changed: list[tuple[int, int]], grid=(8, 8), size=256, ref_size=None) -> Plan:
+    h, w = grid
+    ref = torch.arange(h * w) % 50
+    target = ref.clone().view(h, w)
+    for r, c in changed:
+        target[r, c] += 100
+    return Plan(prompt="edit", width=size, height=size, grid=grid, target_tokens=target.view(-1),
+                reference_grids=[grid], reference_tokens=[ref],
+                reference_images=[Image.new("RGB", ref_size or (size, size))])
+
+
+def test_kept_cells_grow_around_the_changes_and_give_up_on_new_images():
+    kept = kept_cells(edit_plan([(3, 3)]))
+    assert kept.shape == (8, 8) and int((~kept).sum()) == 9 and not kept[2:5, 2:5].any() and kept[5:, :].all()
+    assert int((~kept_cells(edit_plan([(3, 3)]), KeepConfig(grow=0))).sum()) == 1
+    assert int((~kept_cells(edit_plan([(0, 0)]))).sum()) == 4  # the grid's border clips the growth
+    most = [(r, c) for r in range(8) for c in range(0, 8, 2)]  # every other column: all cells change once grown
+    assert kept_cells(edit_plan(most)) is None
+    assert kept_cells(edit_plan(most[:4], grid=(8, 8)), KeepConfig(max_changed=0.05)) is None
+    assert kept_cells(edit_plan([(3, 3)], ref_size=(256, 224))) is None  # another size: nothing lines up
+    t2i = Plan(prompt="p", width=256, height=256, grid=(8, 8), target_tokens=torch.zeros(64, dtype=torch.long))
+    assert kept_cells(t2i) is None
+
+
+def test_feathered_mask_is_one_deep_inside_and_never_reaches_a_changed_pixel():
+    mask = torch.ones(1, 1, 64, 64)
+    mask[..., :32, :32] = 0
+    soft = feathered(mask, 4)
+    assert torch.equal(soft[mask == 0], torch.zeros(int((mask == 0).sum())))
+    assert torch.equal(soft[..., 40:, 40:], torch.ones(1, 1, 24, 24))
+    assert 0 < soft[0, 0, 33, 10] < 1 and torch.equal(feathered(mask, 0), mask)
+
+
+def test_latent_blend_is_the_reference_at_the_end_and_noise_at_the_start():
+    mask = torch.zeros(1, 1, 4, 4)
+    mask[..., 2:, :] = 1
+    ref, noise, current = torch.randn(1, 2, 4, 4), torch.randn(1, 2, 4, 4), torch.randn(1, 2, 4, 4)
+    keep = KeepPlan(mask, mask, ref, ref, [0.5])
+    end, start = keep.blend_latents(current, noise, 0.0), keep.blend_latents(current, noise, 1.0)
+    assert torch.equal(end[..., 2:, :], ref[..., 2:, :]) and torch.equal(start[..., 2:, :], noise[..., 2:, :])
+    assert torch.equal(end[..., :2, :], current[..., :2, :])
+
+
+def test_config_is_checked():
+    for bad in ({"grow": -1}, {"max_changed": 0}, {"feather": -0.1}):
+        with pytest.raises(ValueError):
+            KeepConfig(**bad)
+
+
+@pytest.fixture(scope="module")
+def edit_and_reference(tiny_engine):
+    rng = np.random.default_rng(0)
+    ref = Image.fromarray(rng.integers(0, 256, (128, 128, 3), dtype=np.uint8))
+    plan = tiny_engine.plan("make the corner red", images=[ref], seed=0)
+    h, w = plan.grid
+    target = plan.reference_tokens[0].clone().view(h, w)
+    target[0, 0] = (target[0, 0] + 1) % tiny_engine.pipe.vision_language_encoder.config.vq_config.num_embeddings
+    return replace(plan, target_tokens=target.view(-1)), np.asarray(plan.reference_images[0]).astype(np.float32) / 255
+
+
+def test_an_edit_keeps_the_references_pixels_where_its_plan_leaves_it_unchanged(tiny_engine, edit_and_reference):
+    plan, source = edit_and_reference
+    assert plan.grid == (4, 4)  # 128 px: cells of 32 px; the changed cell grows to the top-left 2x2 cells
+    kept = tiny_engine.decode(plan, seed=0, steps=2, keep=KeepConfig(), output_type="np")
+    plain = tiny_engine.decode(plan, seed=0, steps=2, output_type="np")
+    assert kept.metadata[0]["kept_share"] == 0.75 and "kept_share" not in plain.metadata[0]
+    far = (slice(80, None), slice(80, None))  # kept cells beyond the feathered border
+    assert np.abs(kept.images[0][far] - source[far]).max() < 1 / 255
+    assert np.abs(plain.images[0][far] - source[far]).mean() > 0.1  # the tiny random DiT alone keeps nothing
+    changed = (slice(0, 64), slice(0, 64))
+    assert np.abs(kept.images[0][changed] - source[changed]).mean() > 0.1  # the changed cells are painted
+
+
+def test_a_plan_that_changes_most_cells_keeps_nothing(tiny_engine, edit_and_reference):
+    plan, _ = edit_and_reference
+    codes = tiny_engine.pipe.vision_language_encoder.config.vq_config.num_embeddings
+    redrawn = replace(plan, target_tokens=(plan.reference_tokens[0] + 1) % codes)
+    kept = tiny_engine.decode(redrawn, seed=0, steps=2, keep=KeepConfig(), output_type="np")
+    plain = tiny_engine.decode(redrawn, seed=0, steps=2, output_type="np")
+    assert kept.metadata[0]["kept_share"] == 0.0 and np.array_equal(kept.images[0], plain.images[0])
+    with pytest.raises(InputError, match="keep must be"):
+        tiny_engine.decode(redrawn, steps=1, keep="yes")
+
+
+@pytest.mark.parametrize("sampler", ["fast", "library"])
+def test_a_strong_copy_bias_makes_the_edit_plan_the_references_codes(tiny_dir, sampler):
+    from glmimage.engine import Engine
+    from glmimage.engine.options import EngineOptions
+
+    engine = Engine.from_pretrained(str(tiny_dir), options=EngineOptions(planner=sampler))
+    ref = Image.fromarray(np.random.default_rng(1).integers(0, 256, (128, 128, 3), dtype=np.uint8))
+    free = engine.plan("make it blue", images=[ref], seed=2)
+    copied = engine.plan("make it blue", images=[ref], seed=2, copy_bias=50.0)
+    assert not torch.equal(free.target_tokens, free.reference_tokens[0])
+    assert torch.equal(copied.target_tokens, copied.reference_tokens[0])  # cell by cell, in order
+    some = engine.plan("make it blue", images=[ref], seed=2, copy_bias=2.0)
+    agree = lambda p: int((p.target_tokens == p.reference_tokens[0]).sum())  # noqa: E731
+    assert agree(free) <= agree(some) <= agree(copied)
+    t2i = engine.plan('a poster "SALE"', width=64, height=64, seed=2)
+    assert torch.equal(t2i.target_tokens, engine.plan('a poster "SALE"', width=64, height=64, seed=2,
+                                                      copy_bias=50.0).target_tokens)
+    with pytest.raises(InputError, match="copy_bias"):
+        engine.plan("make it blue", images=[ref], copy_bias=-1.0)
