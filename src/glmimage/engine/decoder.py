@@ -39,6 +39,13 @@ def vae_stats(vae, device, dtype) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @torch.no_grad()
+def encode_reference(vae, image_processor, image, mean: torch.Tensor, std: torch.Tensor, device, dtype):
+    """(pixels in [-1, 1], normalised latent) of one reference image at its own size, as the DiT reads references."""
+    pixels = image_processor.preprocess(image, height=image.height, width=image.width).to(device, dtype)
+    return pixels, (vae.encode(pixels).latent_dist.mode() - mean) / std
+
+
+@torch.no_grad()
 def write_reference_cache(transformer, vae, image_processor, plans: list[Plan], dtype) -> GlmImageKVCache | None:
     """Run each plan's references once through the DiT at t=0 and keep every layer's keys/values (one slot per plan)."""
     if not any(p.is_edit for p in plans):
@@ -52,8 +59,7 @@ def write_reference_cache(transformer, vae, image_processor, plans: list[Plan], 
     empty_text = torch.zeros(1, 0, transformer.config.text_embed_dim, device=device, dtype=dtype)
     for plan in plans:
         for image, tokens, (gh, gw) in zip(plan.reference_images, plan.reference_tokens, plan.reference_grids):
-            pixels = image_processor.preprocess(image, height=image.height, width=image.width).to(device, dtype)
-            latent = (vae.encode(pixels).latent_dist.mode() - mean) / std
+            pixels, latent = encode_reference(vae, image_processor, image, mean, std, device, dtype)
             prior = upsample_tokens(tokens, gh, gw).to(device)
             transformer(
                 hidden_states=latent, encoder_hidden_states=empty_text, prior_token_id=prior,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from glmimage.engine.decoder import vae_stats
+from glmimage.engine.decoder import encode_reference, vae_stats
 from glmimage.engine.plan import Plan
 
 
@@ -96,20 +96,28 @@ class KeepPlan:
 @torch.no_grad()
 def keep_plan(plans: list[Plan], vae, image_processor, config: KeepConfig, vae_scale: int, device,
               dtype) -> KeepPlan | None:
-    """The batch's keep masks and reference latents and pixels; None when no row keeps anything."""
+    """The batch's keep masks and reference latents and pixels; None when no row keeps anything. Kept cells need the
+    output at the reference's size (`kept_cells`), so each reference is encoded at its own size, once per plan."""
     cells = [kept_cells(p, config) for p in plans]
     if all(c is None for c in cells):
         return None
     height, width = plans[0].height, plans[0].width
     mean, std = vae_stats(vae, device, dtype)
+    encoded: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # a plan decoded num_images times repeats in `plans`
     latent_masks, pixel_masks, latents, pixels, shares = [], [], [], [], []
     for plan, kept in zip(plans, cells):
         if kept is None:
             kept = torch.zeros(plan.grid, dtype=torch.bool)
-        image = plan.reference_images[0]
-        pixel = image_processor.preprocess(image, height=height, width=width).to(device, dtype)
+            pixel = torch.zeros(1, 3, height, width, device=device, dtype=dtype)  # masked out: any values do
+            latent = torch.zeros(1, vae.config.latent_channels, height // vae_scale, width // vae_scale,
+                                 device=device, dtype=dtype)
+        else:
+            if id(plan) not in encoded:
+                encoded[id(plan)] = encode_reference(vae, image_processor, plan.reference_images[0], mean, std,
+                                                     device, dtype)
+            pixel, latent = encoded[id(plan)]
         pixels.append(pixel)
-        latents.append((vae.encode(pixel).latent_dist.mode() - mean) / std)
+        latents.append(latent)
         latent_masks.append(cell_mask(kept, height // vae_scale, width // vae_scale))
         cell = height // plan.grid[0]
         pixel_masks.append(feathered(cell_mask(kept, height, width), round(config.feather * cell)))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from PIL import Image
 
@@ -72,11 +72,18 @@ class EngineRenderer:
                     target_tokens=self._codes(sample.image, grid))
 
     def true_edit_plan(self, es: EditSample):
-        """The edit plan a perfect planner would write: the references' codes as the engine computes them, and the
-        codes of the edit's target render as the target grid."""
-        engine = self.engine
-        plan = engine.plan(es.instruction, es.target.width, es.target.height, images=es.refs)
-        return replace(plan, target_tokens=self._codes(es.target.image, plan.grid), seed=None, planner_seconds=0.0)
+        """The edit plan a perfect planner would write: the references fitted and coded as the engine fits and codes
+        them, and the codes of the edit's target render as the target grid."""
+        from glmimage.engine import Plan
+        from glmimage.engine.planner import target_grids
+        from glmimage.engine.references import fit_reference, load_reference
+
+        refs = [fit_reference(load_reference(r), self.engine.limits) for r in es.refs]
+        ref_grids = [target_grids(r.height, r.width)[0] for r in refs]
+        grid = target_grids(es.target.height, es.target.width)[0]
+        return Plan(prompt=es.instruction, width=es.target.width, height=es.target.height, grid=grid,
+                    target_tokens=self._codes(es.target.image, grid), reference_grids=ref_grids,
+                    reference_tokens=[self._codes(r, g) for r, g in zip(refs, ref_grids)], reference_images=refs)
 
     def _codes(self, image: Image.Image, grid: tuple[int, int]):
         from glmimage.training.data import vq_codes

@@ -94,11 +94,16 @@ def collate(sequences: list[PlannerSequence], pad_id: int) -> dict:
     return {"input_ids": input_ids, "labels": labels, "attention_mask": attention_mask, "position_ids": position_ids}
 
 
-def planner_loss(model, batch: dict, device) -> tuple[torch.Tensor, dict]:
+def planner_logits(model, batch: dict, device) -> torch.Tensor:
+    """(B, T, V): logits[:, j] predicts input j+1; labels are already aligned to "the token after j"."""
+    return model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device),
+                 position_ids=batch["position_ids"].to(device)).logits
+
+
+def planner_loss(model, batch: dict, device, logits: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+    """Cross-entropy and top-1 accuracy on generated positions; `logits`: already computed for this batch."""
     labels = batch["labels"].to(device)
-    logits = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device),
-                   position_ids=batch["position_ids"].to(device)).logits
-    # logits[:, j] predicts input j+1; labels are already aligned to "the token after j"
+    logits = planner_logits(model, batch, device) if logits is None else logits
     loss = F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=IGNORE)
     valid = labels != IGNORE
     accuracy = (logits.argmax(-1)[valid] == labels[valid]).float().mean()
@@ -112,18 +117,20 @@ def freeze_tokenizer(planner) -> None:
 
 
 @torch.no_grad()
-@torch.no_grad()
-def edit_cell_accuracy(planner, processor, items: list[dict]) -> dict:
+def edit_cell_accuracy(planner, processor, items: list[dict], batch: dict | None = None,
+                       logits: torch.Tensor | None = None) -> dict:
     """Teacher-forced top-1 accuracy of edit plans, split by cell. Kept cells: the target's code equals the first
     reference's code at the same cell (what the edit leaves alone, where copying is right); changed cells: the rest.
-    Edits whose first reference has another grid count as all changed."""
+    Edits whose first reference has another grid count as all changed. `batch`/`logits`: the items' collated batch
+    and its logits, when already computed."""
+    if batch is None:
+        batch = collate([build_sequence(planner, processor, it) for it in items], planner.config.text_config.pad_token_id)
+    if logits is None:
+        logits = planner_logits(planner, batch, planner.device)
     correct, total = {"kept": 0, "changed": 0}, {"kept": 0, "changed": 0}
-    for item in items:
-        seq = build_sequence(planner, processor, item)
-        logits = planner(input_ids=seq.input_ids[None].to(planner.device),
-                         position_ids=seq.position_ids[:, None].to(planner.device)).logits[0]
-        generated = seq.labels != IGNORE
-        right = (logits[generated].argmax(-1).cpu() == seq.labels[generated]).view(-1)
+    for item, row, labels in zip(items, logits, batch["labels"]):
+        generated = labels != IGNORE
+        right = row[generated.to(row.device)].argmax(-1).cpu() == labels[generated]
         codes, ref = item["codes"].view(-1), item["ref_codes"][0].view(-1)
         kept = codes == ref if ref.numel() == codes.numel() else torch.zeros_like(codes, dtype=torch.bool)
         for name, cells in (("kept", kept), ("changed", ~kept)):
@@ -134,9 +141,10 @@ def edit_cell_accuracy(planner, processor, items: list[dict]) -> dict:
     return out
 
 
+@torch.no_grad()
 def validation_report(pipe, cfg) -> dict:
     """Teacher-forced loss and top-1 accuracy on validation samples (text-to-image and image-to-image); for edits also
-    the accuracy on kept and changed cells (`edit_cell_accuracy`)."""
+    the accuracy on kept and changed cells (`edit_cell_accuracy`), from the same forward."""
     planner, processor = pipe.vision_language_encoder, pipe.processor
     world, limits = make_world(cfg, "validation"), get_preset(cfg.preset).limits
     metrics = {}
@@ -144,10 +152,12 @@ def validation_report(pipe, cfg) -> dict:
     for kind in kinds:
         items = [encode_codes(pipe, world_item(world, kind, i, limits)) for i in range(cfg.eval_samples)]
         batch = collate([build_sequence(planner, processor, it) for it in items], planner.config.text_config.pad_token_id)
-        _, parts = planner_loss(planner, batch, planner.device)
+        logits = planner_logits(planner, batch, planner.device)
+        _, parts = planner_loss(planner, batch, planner.device, logits)
         metrics[f"val_loss_{kind}"], metrics[f"val_token_accuracy_{kind}"] = parts["loss"], parts["token_accuracy"]
         if kind == "edit":
-            metrics.update({f"val_{k}_edit": v for k, v in edit_cell_accuracy(planner, processor, items).items()})
+            cells = edit_cell_accuracy(planner, processor, items, batch, logits)
+            metrics.update({f"val_{k}_edit": v for k, v in cells.items()})
     metrics["chance_accuracy"] = 1 / planner.config.vq_config.num_embeddings
     return metrics
 
