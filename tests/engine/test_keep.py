@@ -27,12 +27,13 @@ def edit_plan(changed: list[tuple[int, int]], grid=(8, 8), size=256, ref_size=No
 
 
 def test_kept_cells_grow_around_the_changes_and_give_up_on_new_images():
-    kept = kept_cells(edit_plan([(3, 3)]))
+    grown = KeepConfig(grow=1)
+    kept = kept_cells(edit_plan([(3, 3)]), grown)
     assert kept.shape == (8, 8) and int((~kept).sum()) == 9 and not kept[2:5, 2:5].any() and kept[5:, :].all()
-    assert int((~kept_cells(edit_plan([(3, 3)]), KeepConfig(grow=0))).sum()) == 1
-    assert int((~kept_cells(edit_plan([(0, 0)]))).sum()) == 4  # the grid's border clips the growth
+    assert int((~kept_cells(edit_plan([(3, 3)]))).sum()) == 1  # the default redraws the changed cell only
+    assert int((~kept_cells(edit_plan([(0, 0)]), grown)).sum()) == 4  # the grid's border clips the growth
     most = [(r, c) for r in range(8) for c in range(0, 8, 2)]  # every other column: all cells change once grown
-    assert kept_cells(edit_plan(most)) is None
+    assert kept_cells(edit_plan(most), grown) is None and kept_cells(edit_plan(most)) is not None
     assert kept_cells(edit_plan(most[:4], grid=(8, 8)), KeepConfig(max_changed=0.05)) is None
     assert kept_cells(edit_plan([(3, 3)], ref_size=(256, 224))) is None  # another size: nothing lines up
     t2i = Plan(prompt="p", width=256, height=256, grid=(8, 8), target_tokens=torch.zeros(64, dtype=torch.long))
@@ -78,9 +79,10 @@ def edit_and_reference(tiny_engine):
 def test_an_edit_keeps_the_references_pixels_where_its_plan_leaves_it_unchanged(tiny_engine, edit_and_reference):
     plan, source = edit_and_reference
     assert plan.grid == (4, 4)  # 128 px: cells of 32 px; the changed cell grows to the top-left 2x2 cells
-    kept = tiny_engine.decode(plan, seed=0, steps=2, keep=KeepConfig(), output_type="np")
+    kept = tiny_engine.decode(plan, seed=0, steps=2, keep=KeepConfig(grow=1), output_type="np")
     plain = tiny_engine.decode(plan, seed=0, steps=2, output_type="np")
     assert kept.metadata[0]["kept_share"] == 0.75 and "kept_share" not in plain.metadata[0]
+    assert tiny_engine.decode(plan, seed=0, steps=1, keep=True).metadata[0]["kept_share"] == 15 / 16  # grow 0
     far = (slice(80, None), slice(80, None))  # kept cells beyond the feathered border
     assert np.abs(kept.images[0][far] - source[far]).max() < 1 / 255
     assert np.abs(plain.images[0][far] - source[far]).mean() > 0.1  # the tiny random DiT alone keeps nothing

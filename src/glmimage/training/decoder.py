@@ -297,6 +297,8 @@ def evaluate(run: common.Run, model_dir: Path) -> dict:
     from glmimage.training.metrics import ocr_word_accuracy, save_grid
 
     cfg = run.cfg
+    if cfg.eval_samples <= 0:  # evaluation switched off
+        return {}
     engine = Engine.from_pretrained(str(model_dir))
     world = make_world(cfg, "validation")
     items = [world_item(world, "t2i", i) for i in range(cfg.eval_samples)]

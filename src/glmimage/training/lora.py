@@ -183,6 +183,7 @@ def train(cfg: LoraTrainConfig) -> Path:
     for frozen in (pipe.vae, pipe.text_encoder, pipe.transformer, pipe.vision_language_encoder):
         frozen.requires_grad_(False).eval()
     encoded = encode_folder(pipe, items)
+    torch.manual_seed(common.derived_seed(cfg.seed, "lora-adapters"))  # the same adapters in every process and run
     wrapped = add_adapters(pipe, cfg)
     targets = [t for t in TARGETS if t in cfg.targets]
     trained = torch.nn.ModuleList([getattr(pipe, PIPE_ATTR[t]) for t in targets])

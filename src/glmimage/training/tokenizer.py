@@ -4,8 +4,13 @@ The codes must be predictive of the image, so the encoder and codebook are train
 shipped) that predicts the normalised VAE latents of the image from the quantized features alone, plus the
 library's VQ loss (codebook + commitment terms of GlmImageVQVAEVectorQuantizer). Codes that no image used during
 `reinit_every` steps are re-initialised to encoder outputs of the current batch. Images enter at the processor's
-geometry (grid = side/32). Reported: codebook usage and perplexity on validation images, and how well the image is
-reconstructed from its tokens alone (head -> VAE decoder), next to a flat-colour baseline.
+geometry (grid = side/32). Optionally (`semantic_weight` > 0) a second head predicts each cell's ground-truth shape
+and colour labels (`training/semantics.py`) from the quantized features, so the codes must tell a star from a circle,
+which a latent MSE dominated by colour barely asks (`semantic_codebook`: through the chosen code vectors too).
+Reported: codebook usage and perplexity on validation images, how well the image is reconstructed from its tokens
+alone (head -> VAE decoder) next to a flat-colour baseline, and the probes (`probe_samples` designs per split): object
+class and colour from the codes of the cells each object covers, and the class by linear read-outs of the ViT
+features, the pre-quantization z and the quantized vectors (where the shape is lost).
 
     glmimage train tokenizer --config configs/train/tokenizer-nano.yaml   # init: the VAE stage's model dir
 """
@@ -16,6 +21,7 @@ import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -30,6 +36,15 @@ from glmimage.training import common
 from glmimage.training.data import dataset_index, make_world, vq_codes, vq_inputs
 from glmimage.training.encode import latent_set
 from glmimage.training.metrics import codebook_stats, psnr, save_grid, to_uint8
+from glmimage.training.semantics import (
+    COLOUR_LABELS,
+    SHAPE_LABELS,
+    cell_labels,
+    code_probe,
+    linear_probe,
+    object_features,
+    object_rows,
+)
 
 PLANNER_FACTOR = 32  # pixels per planner grid cell (the processor halves the image, then 16-pixel patches)
 
@@ -42,6 +57,10 @@ class TokenizerTrainConfig(common.DataConfig):
     recon_weight: float = 1.0
     vq_weight: float = 1.0
     reinit_every: int = 0  # steps between dead-code re-initialisations; 0 = off
+    semantic_weight: float = 0.0  # weight of the per-cell shape + colour cross-entropy; 0 = no semantic head
+    object_label_weight: float = 1.0  # cells of an object count this many times in it (objects cover ~14% of cells)
+    semantic_codebook: bool = False  # the semantic loss also moves the chosen code vectors (not only the encoder)
+    probe_samples: int = 0  # designs per split (train, validation) of the code probe in the report; 0 = no probe
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -52,6 +71,8 @@ class TokenizerTrainConfig(common.DataConfig):
             raise InputError("the tokenizer trains on text-to-image samples only: set edit_fraction: 0")
         if self.reinit_every < 0 or self.head_channels < 1:
             raise InputError("reinit_every must be >= 0 and head_channels >= 1")
+        if self.semantic_weight < 0 or self.probe_samples < 0 or self.object_label_weight <= 0:
+            raise InputError("semantic_weight and probe_samples must be >= 0, object_label_weight > 0")
 
 
 class LatentHead(torch.nn.Module):
@@ -70,24 +91,53 @@ class LatentHead(torch.nn.Module):
         return self.net(quantized)
 
 
+class LabelHead(torch.nn.Module):
+    """Quantized features -> per-cell logits of the shape labels and the colour labels (a 1x1 conv: what one code
+    says about its own cell)."""
+
+    def __init__(self, code_dim: int):
+        super().__init__()
+        self.net = torch.nn.Conv2d(code_dim, len(SHAPE_LABELS) + len(COLOUR_LABELS), 1)
+
+    def forward(self, quantized: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.net(quantized)
+        return logits[:, : len(SHAPE_LABELS)], logits[:, len(SHAPE_LABELS) :]
+
+
 class SemanticTokenizer(torch.nn.Module):
     """ViT -> quant_conv -> L2-normalised nearest code (the library's modules, the library's arithmetic), and the
-    auxiliary head, in one forward so DDP sees every trained parameter."""
+    auxiliary heads, in one forward so DDP sees every trained parameter."""
 
-    def __init__(self, planner, head: LatentHead):
+    def __init__(self, planner, head: LatentHead, label_head: LabelHead | None = None, semantic_codebook: bool = False):
         super().__init__()
+        self.semantic_codebook = semantic_codebook
         self.visual = planner.model.visual
         self.quant_conv = planner.model.vqmodel.quant_conv
         self.quantize = planner.model.vqmodel.quantize
         self.head = head
+        self.label_head = label_head
 
     def forward(self, pixel_values: torch.Tensor, grid_thw: torch.Tensor):
-        batch, (_, h, w) = len(grid_thw), grid_thw[0].tolist()
-        features = self.visual(pixel_values, grid_thw=grid_thw).pooler_output  # (B*h*w, C), images in order
-        features = features.view(batch, h, w, -1).permute(0, 3, 1, 2)  # (B, C, h, w) as get_image_features
-        z = self.quant_conv(features)  # (B, D, h, w)
-        quantized, vq_loss, codes = self.quantize(z)
-        return self.head(quantized), vq_loss, codes.view(batch, h * w), z
+        _, z, quantized, vq_loss, codes = tokenizer_stages(self, pixel_values, grid_thw)
+        labels = None
+        if self.label_head is not None:
+            labels = [self.label_head(quantized)]  # straight-through: its gradient reaches the encoder only
+            if self.semantic_codebook:  # the same logits from the code vectors themselves: it reaches the codebook
+                batch, _, h, w = z.shape
+                chosen = F.normalize(self.quantize.embedding.weight, dim=-1)[codes].view(batch, h, w, -1)
+                labels.append(self.label_head(chosen.permute(0, 3, 1, 2)))
+        return self.head(quantized), vq_loss, codes.view(len(grid_thw), -1), z, labels
+
+
+def tokenizer_stages(parts, pixel_values: torch.Tensor, grid_thw: torch.Tensor):
+    """ViT features and pre-quantization z (B, C, h, w), quantized vectors, VQ loss and codes; `parts` holds
+    `visual`, `quant_conv` and `quantize` (a SemanticTokenizer, or the planner's `model.visual` / `model.vqmodel`)."""
+    batch, (_, h, w) = len(grid_thw), grid_thw[0].tolist()
+    features = parts.visual(pixel_values, grid_thw=grid_thw).pooler_output  # (B*h*w, C), images in order
+    features = features.view(batch, h, w, -1).permute(0, 3, 1, 2)  # (B, C, h, w) as get_image_features
+    z = parts.quant_conv(features)  # (B, D, h, w)
+    quantized, vq_loss, codes = parts.quantize(z)
+    return features, z, quantized, vq_loss, codes
 
 
 class CodeUsage:
@@ -123,13 +173,31 @@ def reinit_dead_codes(run: common.Run, model: SemanticTokenizer, z: torch.Tensor
     return len(dead)
 
 
-def tokenizer_loss(model, images: list[Image.Image], target: torch.Tensor, image_processor, cfg, device):
+def tokenizer_loss(model, samples: list, target: torch.Tensor, image_processor, cfg, device):
+    images = [s.image for s in samples]
     grid = (images[0].height // PLANNER_FACTOR, images[0].width // PLANNER_FACTOR)
     pixel_values, grid_thw = vq_inputs(image_processor, images, grid)
-    pred, vq_loss, codes, z = model(pixel_values.to(device), grid_thw.to(device))
+    pred, vq_loss, codes, z, labels = model(pixel_values.to(device), grid_thw.to(device))
     recon = F.mse_loss(pred, target)
     loss = cfg.recon_weight * recon + cfg.vq_weight * vq_loss
-    return loss, codes, z, {"loss": loss.item(), "recon": recon.item(), "vq": vq_loss.item()}
+    parts = {"recon": recon.item(), "vq": vq_loss.item()}
+    if labels is not None:
+        shape_true, colour_true = (torch.stack(t).to(device) for t in zip(*(cell_labels(s, grid) for s in samples)))
+        w = cfg.object_label_weight  # class weights: none and text 1, every object class and colour w
+        shape_w = label_weights(len(SHAPE_LABELS), 2, w, device)
+        colour_w = label_weights(len(COLOUR_LABELS), 1, w, device)
+        shape_ce = sum(F.cross_entropy(shape, shape_true, weight=shape_w) for shape, _ in labels) / len(labels)
+        colour_ce = sum(F.cross_entropy(colour, colour_true, weight=colour_w) for _, colour in labels) / len(labels)
+        loss = loss + cfg.semantic_weight * (shape_ce + colour_ce)
+        parts.update(shape_ce=shape_ce.item(), colour_ce=colour_ce.item())
+    return loss, codes, z, {"loss": loss.item(), **parts}
+
+
+def label_weights(size: int, plain: int, weight: float, device) -> torch.Tensor:
+    """Cross-entropy class weights: the first `plain` labels (none, text) 1, the rest `weight`."""
+    out = torch.full((size,), float(weight), device=device)
+    out[:plain] = 1.0
+    return out
 
 
 @torch.no_grad()
@@ -150,7 +218,47 @@ def evaluate(run: common.Run, pipe, head: LatentHead) -> dict:
     metrics["psnr_from_tokens"] = sum(psnr(a, b) for a, b in zip(images, rebuilt)) / len(images)
     metrics["psnr_flat_colour_baseline"] = sum(psnr(a, b) for a, b in zip(images, flat)) / len(images)
     save_grid([images, rebuilt], run.out / "token_reconstructions.png", ["original", "from tokens"])
+    if cfg.probe_samples:
+        metrics.update(tokenizer_probe(planner, pipe.processor.image_processor, cfg))
     return metrics
+
+
+@torch.no_grad()
+def tokenizer_probe(planner, image_processor, cfg) -> dict[str, float]:
+    """The code probe (`semantics.code_probe`) on the first `probe_samples` train and validation designs, and where
+    shape is lost: linear probes of the object's class from the ViT features, the pre-quantization z and the
+    quantized vectors (`probe_class_linear_{vit,prequant,quantized}`)."""
+    parts = SimpleNamespace(visual=planner.model.visual, quant_conv=planner.model.vqmodel.quant_conv,
+                            quantize=planner.model.vqmodel.quantize)
+    rows, stages = {}, {}
+    for split in ("train", "validation"):
+        samples = [make_world(cfg, split).sample(i) for i in range(cfg.probe_samples)]
+        grid, _ = target_grids(samples[0].height, samples[0].width)
+        codes, features = [], {"vit": [], "prequant": [], "quantized": []}
+        for i in range(0, len(samples), 16):
+            batch = samples[i : i + 16]
+            codes.append(vq_codes(planner, image_processor, [s.image for s in batch], grid))  # the library's path
+            pixel_values, grid_thw = vq_inputs(image_processor, [s.image for s in batch], grid)
+            vit, z, quantized, _, _ = tokenizer_stages(parts, pixel_values.to(planner.device),
+                                                       grid_thw.to(planner.device))
+            for name, value in zip(features, (vit, z, quantized)):
+                features[name].append(object_features(batch, value.float().cpu()))
+        rows[split] = object_rows(samples, torch.cat(codes), grid)
+        stages[split] = {name: torch.cat(value) for name, value in features.items()}
+    out = code_probe(rows["train"], rows["validation"])
+    classes = {split: [row[1] for row in rows[split]] for split in rows}
+    for name in stages["train"]:
+        out[f"probe_class_linear_{name}"] = linear_probe(stages["train"][name], classes["train"],
+                                                         stages["validation"][name], classes["validation"])
+    return out
+
+
+def model_tokenizer_probe(model_dir: str, cfg: TokenizerTrainConfig) -> dict[str, float]:
+    """The code probe of any model directory's tokenizer (e.g. the shipped nano), at `cfg.probe_samples` designs."""
+    from glmimage.models.load import load_model_dir
+
+    pipe = load_model_dir(model_dir).pipe
+    return tokenizer_probe(pipe.vision_language_encoder, pipe.processor.image_processor, cfg)
 
 
 def export(run: common.Run, pipe, head: LatentHead) -> Path:
@@ -167,9 +275,12 @@ def train(cfg: TokenizerTrainConfig) -> Path:
     planner, world = pipe.vision_language_encoder, make_world(cfg)
     latents = latent_set(run, pipe, "t2i", cfg.num_samples, get_preset(cfg.preset).limits)
     upsamplings = int(math.log2(PLANNER_FACTOR // pipe.vae_scale_factor))
+    # the heads start alike in every process and in every run, whether or not the latent cache was built just now
+    torch.manual_seed(common.derived_seed(cfg.seed, "tokenizer-heads"))
     head = LatentHead(planner.config.vq_config.embed_dim, pipe.vae.config.latent_channels, cfg.head_channels,
                       upsamplings)
-    model = SemanticTokenizer(planner, head).train()
+    label_head = LabelHead(planner.config.vq_config.embed_dim) if cfg.semantic_weight else None
+    model = SemanticTokenizer(planner, head, label_head, cfg.semantic_codebook).train()
     usage = CodeUsage(planner.config.vq_config.num_embeddings)
     run.accelerator.register_for_checkpointing(usage)
     opt, sched = common.make_optimizer(run, model.parameters())
@@ -177,9 +288,9 @@ def train(cfg: TokenizerTrainConfig) -> Path:
     common.resume(run)
     for step, _ in common.train_steps(run):
         indices = [dataset_index(p, cfg.num_samples, cfg.seed) for p in run.positions(step)]
-        images = [world.sample(i).image for i in indices]
+        samples = [world.sample(i) for i in indices]
         target = torch.stack([latents[i]["latent"] for i in indices]).to(run.device)
-        loss, codes, z, parts = tokenizer_loss(model, images, target, pipe.processor.image_processor, cfg, run.device)
+        loss, codes, z, parts = tokenizer_loss(model, samples, target, pipe.processor.image_processor, cfg, run.device)
         parts["grad_norm"] = common.optimizer_step(run, loss, opt, sched, model.parameters())
         hits = torch.bincount(codes.view(-1), minlength=len(usage.counts)).to(run.device, torch.float64)
         usage.counts += run.accelerator.reduce(hits, reduction="sum").cpu()
