@@ -73,3 +73,31 @@ def test_edit_records_references_and_follows_reference_size(client, admin):
     assert (record["width"], record["height"]) == (128, 96)  # "auto": the first reference's size
     image = Image.open(io.BytesIO(base64.b64decode(response.json()["data"][0]["b64_json"])))
     assert image.size == (128, 96)
+
+
+def test_edit_settings_reach_the_engine_and_the_record(client, admin, engine):
+    """copy_bias and keep per request: stored and shown with the job, passed to engine.edit (the image equals the
+    engine's own edit with them), copied by a rerun, and refused for text-to-image."""
+    source = png_bytes((64, 64), 3)
+    form = {"prompt": 'Make the title say "NEW"', "steps": "1", "seed": "5", "copy_bias": "6.5", "keep": "true"}
+    response = client.post("/v1/images/edits", data=form, files=[("image", ("a.png", source, "image/png"))],
+                           headers=admin)
+    assert response.status_code == 200, response.text
+    record = response.json()["glmimage"]
+    assert (record["copy_bias"], record["keep"]) == (6.5, True)
+    served = np.asarray(Image.open(io.BytesIO(base64.b64decode(response.json()["data"][0]["b64_json"]))), dtype=int)
+    reference = Image.open(io.BytesIO(source))
+    ours = engine.edit(form["prompt"], [reference], steps=1, seed=5, copy_bias=6.5, keep=True)
+    model_default = engine.edit(form["prompt"], [reference], steps=1, seed=5)
+    assert "kept_share" in ours.metadata[0] and "kept_share" not in model_default.metadata[0]  # tiny sets no keep
+    assert np.abs(served - np.asarray(ours.images[0], dtype=int)).mean() < 1.0
+
+    rerun = client.post(f"/v1/generations/{record['id']}/rerun", json={"seed": 6}, headers=admin)
+    assert rerun.status_code == 202 and (rerun.json()["copy_bias"], rerun.json()["keep"]) == (6.5, True)
+
+    for bad in ({"copy_bias": 1.0}, {"keep": False}):
+        response = client.post("/v1/jobs", json={"prompt": "a red circle", **FAST, **bad}, headers=admin)
+        assert response.status_code == 400 and next(iter(bad)) in response.json()["error"]["message"]
+    response = client.post("/v1/images/edits", data={**form, "copy_bias": "51"},
+                           files=[("image", ("a.png", source, "image/png"))], headers=admin)
+    assert response.status_code == 400

@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 import glmimage
-from glmimage.defaults import DEFAULT_MODEL
+from glmimage.defaults import DEFAULT_MODEL, MAX_COPY_BIAS
 from glmimage.engine.attention import install_masked_attention
 from glmimage.engine.decoder import denoise, initial_latents, vae_stats, write_reference_cache
 from glmimage.engine.fast_planner import CompiledDecodeStep, supports_fast_sampling
@@ -36,7 +36,6 @@ MAX_PROMPT_CHARS = 4000
 MAX_IMAGES = 16
 MAX_STEPS = 200
 MAX_GUIDANCE = 20.0
-MAX_COPY_BIAS = 50.0
 OFFLOAD_DEVICE = torch.device("cpu")  # where offloaded components wait between stages
 # Compiled engines: glyph tokens are padded (masked) to a multiple of this, so prompts of similar text length share
 # one DiT graph; and each compiled function may keep this many graphs (sizes x batches x glyph buckets).

@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from glmimage.defaults import MAX_COPY_BIAS
+
 SEED_MAX = 2**63 - 1
 ID_MAX = 2**62  # integer ids and counters stay inside a signed 64-bit column on every back end
 # The database keeps naive UTC; responses say so (RFC 3339 with an offset).
@@ -36,6 +38,11 @@ class GenerationParams(_Strict):
     steps: int | None = Field(None, ge=1, description="Denoising steps; default: the model's.")
     guidance: float | None = Field(None, ge=0.0, le=20.0, description="Classifier-free guidance scale.")
     seed: int | None = Field(None, ge=0, le=SEED_MAX, description="Reproduces a result; random if omitted.")
+    copy_bias: float | None = Field(None, ge=0.0, le=MAX_COPY_BIAS, description=(
+        "Edits only: nats added to the planner's logit of the reference's own code at each cell (higher keeps more "
+        "of the source and makes fewer changes); default: the model's setting."))
+    keep: bool | None = Field(None, description=(
+        "Edits only: keep the reference wherever the plan leaves its codes unchanged; default: the model's setting."))
     use_case: str = Field("default", max_length=50, description="Governance use case (review policy).")
     # Accepted for OpenAI compatibility and ignored: GLM-Image has no quality tiers or style presets.
     quality: str | None = Field(None, max_length=20)
@@ -64,6 +71,8 @@ class EditOutputRequest(_Strict):
     steps: int | None = Field(None, ge=1)
     guidance: float | None = Field(None, ge=0.0, le=20.0)
     seed: int | None = Field(None, ge=0, le=SEED_MAX)
+    copy_bias: float | None = Field(None, ge=0.0, le=MAX_COPY_BIAS)
+    keep: bool | None = None
     use_case: str = Field("default", max_length=50)
 
 
@@ -122,6 +131,8 @@ class GenerationOut(BaseModel):
     steps: int | None
     guidance: float | None
     seed: int | None
+    copy_bias: float | None  # edits: None = the model's setting
+    keep: bool | None
     num_images: int
     model_id: str
     use_case: str

@@ -159,6 +159,11 @@ def build_spec(services: Services, session: Session, engine, params: GenerationP
     if params.use_case not in services.governance.use_cases:
         raise ApiError(400, f"unknown use_case {params.use_case!r}; known: {sorted(services.governance.use_cases)}",
                        "invalid_value", "use_case")
+    if kind != "edit":
+        for name in ("copy_bias", "keep"):
+            if getattr(params, name) is not None:
+                raise ApiError(400, f"{name} is an edit setting: give reference images, or leave it out",
+                               "invalid_value", name)
     checked = [read_reference(data, i, services) for i, data in enumerate(references)]
     if len(checked) > s.max_reference_images:
         raise ApiError(400, f"{len(checked)} reference images; an edit takes 1 to {s.max_reference_images}",
@@ -171,7 +176,8 @@ def build_spec(services: Services, session: Session, engine, params: GenerationP
                                                 guidance=params.guidance, seed=params.seed, n=params.n)
     return job_store.JobSpec(
         kind=kind, prompt=text, width=width, height=height, num_images=n, steps=steps,
-        guidance=guidance, seed=params.seed, use_case=params.use_case, response_format=params.response_format,
+        guidance=guidance, seed=params.seed, copy_bias=params.copy_bias, keep=params.keep, use_case=params.use_case,
+        response_format=params.response_format,
         references=[data for data, _ in checked], policy_flag=policy_flag, template_id=template_id,
         brand_kit_id=brand_kit_id, variables=params.variables, parent_output_id=parent_output_id,
     )

@@ -142,6 +142,9 @@ class Generation(Base):
     height: Mapped[int] = mapped_column(Integer)
     steps: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None = the model's default
     guidance: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Edit settings (engine.edit's copy_bias and keep); None = the model's own (glmimage.json).
+    copy_bias: Mapped[float | None] = mapped_column(Float, nullable=True)
+    keep: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     # The seed that reproduces this generation alone (`glmimage generate ... --seed`); a job submitted without
     # one gets it when the worker places it in a batch (see worker.py).
     seed: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

@@ -131,7 +131,7 @@ class JobRunner:
                     "seed": base_seed, "num_images": first.num_images}
         if first.kind == "edit":
             refs = self._references(first)
-            result = engine.edit(first.prompt.text, refs, **sampling)
+            result = engine.edit(first.prompt.text, refs, copy_bias=first.copy_bias, keep=first.keep, **sampling)
         else:
             result = engine.generate([j.prompt.text for j in jobs], **sampling)
         n = first.num_images

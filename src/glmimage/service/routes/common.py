@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from glmimage.defaults import MAX_COPY_BIAS
 from glmimage.service.deps import ServicesDep, can_see_all
 from glmimage.service.errors import ApiError
 from glmimage.service.schemas import SEED_MAX, GenerationParams, ImageData, ImagesResponse
@@ -41,6 +42,8 @@ async def read_edit_form(
     steps: Annotated[int | None, Form(ge=1)] = None,
     guidance: Annotated[float | None, Form(ge=0.0, le=20.0)] = None,
     seed: Annotated[int | None, Form(ge=0, le=SEED_MAX)] = None,
+    copy_bias: Annotated[float | None, Form(ge=0.0, le=MAX_COPY_BIAS)] = None,
+    keep: Annotated[bool | None, Form()] = None,
     use_case: Annotated[str, Form(max_length=50)] = "default",
     quality: Annotated[str | None, Form(max_length=20)] = None,
     user: Annotated[str | None, Form(max_length=200)] = None,
@@ -59,7 +62,8 @@ async def read_edit_form(
     datas = [await f.read(max_bytes + 1) for f in files]
     try:
         params = GenerationParams(prompt=prompt, n=n, size=size, response_format=response_format, model=model,
-                                  steps=steps, guidance=guidance, seed=seed, use_case=use_case, quality=quality,
+                                  steps=steps, guidance=guidance, seed=seed, copy_bias=copy_bias, keep=keep,
+                                  use_case=use_case, quality=quality,
                                   user=user)
     except ValidationError as exc:
         first = exc.errors()[0]

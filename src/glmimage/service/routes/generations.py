@@ -85,7 +85,8 @@ def rerun_generation(gen_id: str, body: RerunRequest, services: ServicesDep, ses
         guidance=source.guidance, seed=body.seed, n=body.n or source.num_images)
     spec = job_store.JobSpec(
         kind=source.kind, prompt=source.prompt.text, width=source.width, height=source.height, num_images=n,
-        steps=steps, guidance=guidance, seed=body.seed, use_case=source.use_case,
+        steps=steps, guidance=guidance, seed=body.seed, copy_bias=source.copy_bias, keep=source.keep,
+        use_case=source.use_case,
         response_format=source.response_format,
         references=[session.get(Asset, i.asset_hash).data for i in source.inputs], policy_flag=policy_flag,
         template_id=source.template_id, brand_kit_id=source.brand_kit_id, variables=source.variables,
