@@ -103,6 +103,23 @@ def test_vq_inputs_match_the_processor_at_valid_sizes(pipe, world):
     assert torch.equal(grid, theirs["image_grid_thw"]) and torch.equal(ours, theirs["pixel_values"])
 
 
+def test_tokenizer_stages_code_as_the_library_does(pipe, world):
+    """The tokenizer's one-pass stages (training forward, probes) give the codes of the library's path (vq_codes)."""
+    from types import SimpleNamespace
+
+    from glmimage.training.data import vq_codes
+    from glmimage.training.tokenizer import tokenizer_stages
+
+    planner = pipe.vision_language_encoder.eval()
+    images = [world.sample(i).image for i in range(4)]
+    pixel_values, grid = vq_inputs(pipe.processor.image_processor, images, (4, 4))
+    parts = SimpleNamespace(visual=planner.model.visual, quant_conv=planner.model.vqmodel.quant_conv,
+                            quantize=planner.model.vqmodel.quantize)
+    with torch.no_grad():
+        codes = tokenizer_stages(parts, pixel_values, grid)[4].view(len(images), -1)
+    assert torch.equal(codes, vq_codes(planner, pipe.processor.image_processor, images, (4, 4)))
+
+
 def test_edit_cell_accuracy_splits_the_token_accuracy_into_kept_and_changed_cells(pipe, world):
     from glmimage.training.planner import edit_cell_accuracy
 

@@ -36,7 +36,7 @@ class LoadedModel:
     dtype: torch.dtype = torch.float32
     sequential: bool = False  # heavy components are loaded per stage (load_component) instead of kept
     # Planner sampling for edit plans, over the generation config (glmimage.json "edit_sampling", e.g.
-    # {"top_p": 0.75, "copy_bias": 4.0}); empty: edits sample as text-to-image does, as in the reference.
+    # {"top_p": 0.75, "copy_bias": 5.0}); empty: edits sample as text-to-image does, as in the reference.
     edit_sampling: dict = field(default_factory=dict)
     # Edits keep the reference where their plan leaves it unchanged (glmimage.json "edit_keep": the fields of
     # engine.keep.KeepConfig, {} for its defaults); None: they don't, as in the reference.

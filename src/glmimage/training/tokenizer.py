@@ -235,12 +235,12 @@ def tokenizer_probe(planner, image_processor, cfg) -> dict[str, float]:
         samples = [make_world(cfg, split).sample(i) for i in range(cfg.probe_samples)]
         grid, _ = target_grids(samples[0].height, samples[0].width)
         codes, features = [], {"vit": [], "prequant": [], "quantized": []}
-        for i in range(0, len(samples), 16):
+        for i in range(0, len(samples), 16):  # one pass per batch: its codes equal vq_codes' (tested)
             batch = samples[i : i + 16]
-            codes.append(vq_codes(planner, image_processor, [s.image for s in batch], grid))  # the library's path
             pixel_values, grid_thw = vq_inputs(image_processor, [s.image for s in batch], grid)
-            vit, z, quantized, _, _ = tokenizer_stages(parts, pixel_values.to(planner.device),
-                                                       grid_thw.to(planner.device))
+            vit, z, quantized, _, batch_codes = tokenizer_stages(parts, pixel_values.to(planner.device),
+                                                                 grid_thw.to(planner.device))
+            codes.append(batch_codes.view(len(batch), -1).cpu())
             for name, value in zip(features, (vit, z, quantized)):
                 features[name].append(object_features(batch, value.float().cpu()))
         rows[split] = object_rows(samples, torch.cat(codes), grid)
