@@ -1,7 +1,8 @@
 import torch
 
-from glmimage.bench.compare import BenchConfig, markdown, run_bench
-from glmimage.bench.measure import StageTimer, count_flops
+from glmimage.bench.compare import BenchConfig, markdown, planner_decode_calls, run_bench
+from glmimage.bench.measure import StageTimer, count_flops, linear_calls, linear_chain_seconds
+from glmimage.engine.planner import target_grids
 
 
 def test_bench_runs_both_engines_and_checks_agreement(tiny_dir, tmp_path):
@@ -25,6 +26,16 @@ def test_bench_runs_both_engines_and_checks_agreement(tiny_dir, tmp_path):
     assert report["approximations"][0]["quality"]["word_accuracy"] == 0.0
     limit = report["physical_limit"]
     assert limit["gflops_per_image"]["decoder"] > 0 and 0 < limit["fraction_of_limit"]["decoder"] < 1
+    # each stage's floor: the tighter of its FLOPs at the ceiling and its linear products alone at their shapes
+    (h, w), (ph, pw) = target_grids(128, 128)
+    assert limit["planner_decode_forwards"] == h * w + ph * pw
+    for stage in ("planner", "decoder", "vae"):
+        assert limit["ideal_seconds"][stage] == max(limit["flop_seconds"][stage], limit["product_seconds"][stage])
+    assert limit["product_seconds"]["planner"] > 0 and limit["product_seconds"]["decoder"] > 0
+    ref_b1, ours_b1 = report["rows"][0], report["rows"][1]
+    assert limit["exact_bound_speedup"] == ref_b1["latency_per_image"] / sum(limit["ideal_seconds"].values())
+    assert limit["stage_seconds"]["decoder"] == ours_b1["decoder_seconds"]
+    assert "at best" in markdown(report)
     modes = report["memory_modes"]
     assert set(modes) == {"kept", "offload", "sequential"}
     # each mode measured in its own process: all of them load weights, so none reads 0
@@ -41,3 +52,27 @@ def test_stage_timer_and_flop_counter():
         layer(torch.zeros(2, 8))
     assert timer.calls["layer"] == 2 and timer.seconds["layer"] > 0
     assert count_flops(lambda: layer(torch.zeros(2, 8))) == 2 * 2 * 8 * 4
+
+
+def test_planner_decode_calls_match_the_linears_a_token_runs(tiny_dir):
+    from glmimage.models.load import load_model
+
+    planner = load_model(tiny_dir).pipe.vision_language_encoder
+    calls = planner_decode_calls(planner)
+    layers = planner.config.text_config.num_hidden_layers
+    # per layer: q, k, v, o, gate_up, down; then the head, whose rows are the image vocabulary
+    assert len(calls) == 6 * layers + 1
+    assert calls[-1] == (*planner.lm_head.weight.shape, 1)
+    # what the hooks see in one real one-token forward of the language model and head is the same list
+    language_model = planner.model.language_model
+    token = torch.zeros(1, 1, dtype=torch.long)
+    seen = linear_calls(planner, lambda: planner.lm_head(language_model(input_ids=token).last_hidden_state))
+    assert seen == calls
+    assert 0 < linear_chain_seconds(calls, transposed=True, repeats=2) < 1
+
+
+def test_linear_calls_record_rows_of_each_product():
+    model = torch.nn.Sequential(torch.nn.Linear(8, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    calls = linear_calls(model, lambda: model(torch.zeros(3, 5, 8)))
+    assert calls == [(4, 8, 15), (2, 4, 15)]
+    assert 0 < linear_chain_seconds(calls, repeats=1) < 1

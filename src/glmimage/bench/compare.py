@@ -4,7 +4,9 @@ Both run in this process, one after the other for each batch size, with the same
 outputs compared. Stage times: the reference's from hooks on its modules (planner = the AR module's forward calls,
 decoder = the DiT's, VAE = the VAE decoder's), ours from the engine's own stage clock, which also counts the sampling
 loop and glue (hooks cannot see into compiled graphs): the comparison of stages leans towards the reference. The
-physical limit is the model's FLOPs per image over the machine's measured matmul speed.
+physical limit is the model's FLOPs per image over the machine's measured matmul speed, and for the planner, whose
+one-row decoding products are bound by memory, not arithmetic, also its tokens times the measured time to read its
+weights once; from them, the best ratio to the reference an exact engine could reach on this machine.
 """
 
 from __future__ import annotations
@@ -18,7 +20,15 @@ import numpy as np
 import torch
 from diffusers import GlmImagePipeline
 
-from glmimage.bench.measure import PeakMemory, StageTimer, count_flops, peak_matmul_flops, timed
+from glmimage.bench.measure import (
+    PeakMemory,
+    StageTimer,
+    count_flops,
+    linear_calls,
+    linear_chain_seconds,
+    peak_matmul_flops,
+    timed,
+)
 from glmimage.engine import Engine
 from glmimage.engine.options import EngineOptions, torch_threads
 from glmimage.engine.planner import target_grids
@@ -157,8 +167,16 @@ def _row(name: str, images, stages, peak, wall, batch, steps, tokens) -> dict:
     }
 
 
-def physical_limit(engine: Engine, cfg: BenchConfig) -> dict:
-    """FLOPs per image of each stage and the time they would take at the measured matmul ceiling."""
+def planner_decode_calls(planner) -> list[tuple[int, int, int]]:
+    """(out, in, rows=1) of every linear layer one decoding token runs: the language model's and the head's."""
+    return [(m.out_features, m.in_features, 1) for part in (planner.model.language_model, planner.lm_head)
+            for m in part.modules() if isinstance(m, torch.nn.Linear)]
+
+
+def physical_limit(engine: Engine, cfg: BenchConfig, tokens: int) -> dict:
+    """Two floors per stage. FLOPs: the stage's FLOPs at the measured matmul ceiling. Products: its linear layers
+    alone at their real shapes on the library's kernel (the planner's `tokens - 1` decoding forwards each reading
+    its weights once; the DiT's forwards of one image). A stage can't beat the larger of its two floors."""
     plan = engine.plan(cfg.prompt, cfg.width, cfg.height, seed=cfg.seed)
     planner_flops = count_flops(lambda: engine.plan(cfg.prompt, cfg.width, cfg.height, seed=cfg.seed))
     one_step = count_flops(lambda: engine.decode(plan, seed=cfg.seed, steps=1, guidance=cfg.guidance))
@@ -167,8 +185,18 @@ def physical_limit(engine: Engine, cfg: BenchConfig) -> dict:
     decoder_step_flops = one_step - vae_flops
     peak = peak_matmul_flops(torch.float32)
     flops = {"planner": planner_flops, "decoder": decoder_step_flops * cfg.steps, "vae": vae_flops}
+    flop_seconds = {k: v / peak for k, v in flops.items()}
+
+    token_calls = planner_decode_calls(engine.pipe.vision_language_encoder)
+    dit_calls = linear_calls(engine.pipe.transformer,
+                             lambda: engine.decode(plan, seed=cfg.seed, steps=1, guidance=cfg.guidance))
+    products = {"planner": (tokens - 1) * linear_chain_seconds(token_calls, transposed=True, repeats=20),
+                "decoder": cfg.steps * linear_chain_seconds(dit_calls), "vae": 0.0}  # VAE: convolutions
     return {"peak_matmul_gflops": peak / 1e9, "gflops_per_image": {k: v / 1e9 for k, v in flops.items()},
-            "ideal_seconds": {k: v / peak for k, v in flops.items()}}
+            "flop_seconds": flop_seconds, "product_seconds": products,
+            "planner_weight_mb": sum(o * i for o, i, _ in token_calls) * 4 / 2**20,
+            "planner_decode_forwards": tokens - 1,
+            "ideal_seconds": {k: max(flop_seconds[k], products[k]) for k in flops}}
 
 
 def quality(engine: Engine, cfg: BenchConfig, steps: int) -> dict:
@@ -278,7 +306,7 @@ def run_bench(cfg: BenchConfig, out_dir: Path, progress=print) -> dict:
             approx_rows.append(row)
         exact_quality = quality(ours, cfg, cfg.steps) if cfg.quality_samples else None
 
-        limit = physical_limit(eager or ours, cfg)  # FLOPs are counted op by op: eagerly
+        limit = physical_limit(eager or ours, cfg, tokens)  # FLOPs are counted op by op: eagerly
         memory_modes = measure_memory_modes(path, cfg)
 
     ref_by_batch = {r["batch"]: r for r in rows if r["engine"] == "reference"}
@@ -287,11 +315,16 @@ def run_bench(cfg: BenchConfig, out_dir: Path, progress=print) -> dict:
         r["speedup_vs_reference"] = base["latency_per_image"] / r["latency_per_image"]
         r["memory_ratio_vs_reference"] = (r["peak_memory_mb"] / base["peak_memory_mb"]) if base["peak_memory_mb"] else None
     ours_b1 = next(r for r in rows if r["engine"] == "glmimage" and r["batch"] == min(cfg.batch_sizes))
-    limit["fraction_of_limit"] = {
-        "planner": limit["ideal_seconds"]["planner"] / ours_b1["planner_seconds"],
-        "decoder": limit["ideal_seconds"]["decoder"] / ours_b1["decoder_seconds"],
-        "vae": limit["ideal_seconds"]["vae"] / ours_b1["vae_seconds"],
-    }
+    ref_b1 = ref_by_batch[ours_b1["batch"]]
+    stage_seconds = {stage: ours_b1[f"{stage}_seconds"] for stage in ("planner", "decoder", "vae")}
+    limit["stage_seconds"] = stage_seconds
+    limit["fraction_of_limit"] = {k: limit["ideal_seconds"][k] / v for k, v in stage_seconds.items()}
+    # the best exact ratio: every stage at its limit, nothing else (an optimistic bound)
+    limit["exact_bound_speedup"] = ref_b1["latency_per_image"] / sum(limit["ideal_seconds"].values())
+    # what 2x would ask of the decoder, everything else (planner, VAE, glue) as it runs now; > 1: out of reach
+    decoder_budget = ref_b1["latency_per_image"] / 2 - (ours_b1["latency_per_image"] - stage_seconds["decoder"])
+    limit["decoder_fraction_needed_for_2x"] = (limit["ideal_seconds"]["decoder"] / decoder_budget
+                                               if decoder_budget > 0 else None)
     report = {"config": asdict(cfg), "threads": cfg.num_threads or torch.get_num_threads(), "rows": rows,
               "approximations": approx_rows, "max_abs_diff_vs_reference": agreement, "physical_limit": limit,
               "memory_modes": memory_modes, "distinct_prompts": distinct,
@@ -308,6 +341,26 @@ def _num(value) -> str:
 
 def _points(exact, approx) -> str:
     return "n/a" if exact is None or approx is None else f"{100 * (exact - approx):+.1f}"
+
+
+def physical_limit_text(lim: dict) -> str:
+    products, stage, speed = lim["product_seconds"], lim["stage_seconds"], lim["fraction_of_limit"]
+    flops = ", ".join(f"{k} {v:.2f} GFLOP ({lim['flop_seconds'][k] / stage[k]:.1%} of the ceiling)"
+                      for k, v in lim["gflops_per_image"].items())
+    memory_bound = ("; reading its weights, not its arithmetic, sets this floor"
+                    if products["planner"] > lim["flop_seconds"]["planner"] else "")
+    need = lim["decoder_fraction_needed_for_2x"]
+    return " ".join([
+        f"Physical limit: measured matmul ceiling {lim['peak_matmul_gflops']:.0f} GFLOP/s; per image {flops}.",
+        "Products alone (the linear layers at their real shapes on the library's kernel, everything else free): the",
+        f"planner's {lim['planner_decode_forwards']} decoding forwards each read {lim['planner_weight_mb']:.1f} MB of",
+        f"weights, {products['planner']:.2f} s a plan (it takes {stage['planner']:.2f} s, {speed['planner']:.0%} of",
+        f"its tighter floor's speed{memory_bound}); the decoder's {products['decoder']:.2f} s an image (it takes",
+        f"{stage['decoder']:.2f} s, {speed['decoder']:.0%} of its tighter floor's speed).",
+        f"Every stage at its tighter floor: {sum(lim['ideal_seconds'].values()):.2f} s/image, at best",
+        f"{lim['exact_bound_speedup']:.2f}x the reference at identical outputs; 2x needs the decoder at",
+        f"{need:.0%} of its tighter floor's speed with the other stages as they run now." if need is not None else
+        "less than no time: the other stages alone take half the reference's."])
 
 
 def markdown(report: dict) -> str:
@@ -334,9 +387,7 @@ def markdown(report: dict) -> str:
                   f"for all, we seed each prompt): reference {ref['latency_per_image']:.2f} s/image, glmimage "
                   f"{ours['latency_per_image']:.2f} s/image ({ours['speedup_vs_reference']:.2f}x)."]
     lim = report["physical_limit"]
-    lines += ["", f"Physical limit: measured matmul ceiling {lim['peak_matmul_gflops']:.0f} GFLOP/s; per image "
-              + ", ".join(f"{k} {v:.2f} GFLOP ({lim['fraction_of_limit'][k]:.1%} of the limit)"
-                          for k, v in lim["gflops_per_image"].items())]
+    lines += ["", physical_limit_text(report["physical_limit"])]
     if report.get("exact_quality"):
         base = report["exact_quality"]
         lines += ["", f"Quality (glmimage eval, {cfg['quality_samples']} test designs; exact: word accuracy "

@@ -1,4 +1,5 @@
-"""Measuring tools: per-module wall time via forward hooks, peak resident memory, FLOPs, peak matmul speed."""
+"""Measuring tools: per-module wall time via forward hooks, peak resident memory, FLOPs, peak matmul speed, and the
+time one decoding token needs to read its weights."""
 
 from __future__ import annotations
 
@@ -80,6 +81,40 @@ def peak_matmul_flops(dtype: torch.dtype = torch.float32, size: int = 1024, repe
         a @ b
     elapsed = (time.perf_counter() - start) / repeats
     return 2 * size**3 / elapsed
+
+
+def linear_calls(module: torch.nn.Module, run) -> list[tuple[int, int, int]]:
+    """(out, in, rows) of every nn.Linear call inside `module` while `run()` runs, in order (rows: the input's
+    leading elements, e.g. batch x tokens)."""
+    calls = []
+
+    def record(layer, args, _output):
+        calls.append((layer.out_features, layer.in_features, args[0].numel() // layer.in_features))
+
+    handles = [m.register_forward_hook(record) for m in module.modules() if isinstance(m, torch.nn.Linear)]
+    try:
+        run()
+    finally:
+        for handle in handles:
+            handle.remove()
+    return calls
+
+
+def linear_chain_seconds(calls: list[tuple[int, int, int]], transposed: bool = False, repeats: int = 10) -> float:
+    """Fastest of `repeats` passes of these products alone, in order, over fresh float32 weights (out, in) and inputs
+    (rows, in): the floor the library's matmul kernel sets on a stage made of them, everything else (attention, norms,
+    sampling) for free. One-row products only read their weights: the floor of a memory-bound stage, which FLOPs can't
+    give. `transposed`: weights stored (in, out)-contiguous, as the compiled planner stores them on CPUs."""
+    weights = [torch.randn(n_in, n_out).t() if transposed else torch.randn(n_out, n_in) for n_out, n_in, _ in calls]
+    inputs = [torch.randn(rows, n_in) for _, n_in, rows in calls]
+    best = float("inf")
+    with torch.no_grad():
+        for _ in range(repeats + 2):  # the first passes warm allocators and caches, as a stage's first calls do
+            start = time.perf_counter()
+            for w, x in zip(weights, inputs):
+                torch.nn.functional.linear(x, w)
+            best = min(best, time.perf_counter() - start)
+    return best
 
 
 @contextlib.contextmanager
