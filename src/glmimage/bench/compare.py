@@ -4,9 +4,9 @@ Both run in this process, one after the other for each batch size, with the same
 outputs compared. Stage times: the reference's from hooks on its modules (planner = the AR module's forward calls,
 decoder = the DiT's, VAE = the VAE decoder's), ours from the engine's own stage clock, which also counts the sampling
 loop and glue (hooks cannot see into compiled graphs): the comparison of stages leans towards the reference. The
-physical limit is the model's FLOPs per image over the machine's measured matmul speed, and for the planner, whose
-one-row decoding products are bound by memory, not arithmetic, also its tokens times the measured time to read its
-weights once; from them, the best ratio to the reference an exact engine could reach on this machine.
+physical limit has two floors per stage: its FLOPs at the machine's measured matmul speed, and its linear products
+alone at their real shapes (the planner's one-row decoding products only read weights: memory, not arithmetic, bounds
+them); from the tighter of each, the best ratio to the reference an exact engine could reach on this machine.
 """
 
 from __future__ import annotations
@@ -313,7 +313,8 @@ def run_bench(cfg: BenchConfig, out_dir: Path, progress=print) -> dict:
     for r in rows + approx_rows:
         base = ref_by_batch[r["batch"]]
         r["speedup_vs_reference"] = base["latency_per_image"] / r["latency_per_image"]
-        r["memory_ratio_vs_reference"] = (r["peak_memory_mb"] / base["peak_memory_mb"]) if base["peak_memory_mb"] else None
+        r["memory_ratio_vs_reference"] = (r["peak_memory_mb"] / base["peak_memory_mb"]
+                                          if base["peak_memory_mb"] else None)
     ours_b1 = next(r for r in rows if r["engine"] == "glmimage" and r["batch"] == min(cfg.batch_sizes))
     ref_b1 = ref_by_batch[ours_b1["batch"]]
     stage_seconds = {stage: ours_b1[f"{stage}_seconds"] for stage in ("planner", "decoder", "vae")}
@@ -386,7 +387,6 @@ def markdown(report: dict) -> str:
         lines += ["", f"{ref['prompts']} different prompts in one call (throughput only; the reference takes one seed "
                   f"for all, we seed each prompt): reference {ref['latency_per_image']:.2f} s/image, glmimage "
                   f"{ours['latency_per_image']:.2f} s/image ({ours['speedup_vs_reference']:.2f}x)."]
-    lim = report["physical_limit"]
     lines += ["", physical_limit_text(report["physical_limit"])]
     if report.get("exact_quality"):
         base = report["exact_quality"]

@@ -24,7 +24,8 @@ class StageTimer:
 
     def __enter__(self):
         for name, module in self.modules.items():
-            self._handles.append(module.register_forward_pre_hook(lambda m, a, n=name: self._starts[n].append(time.perf_counter())))
+            self._handles.append(module.register_forward_pre_hook(
+                lambda m, a, n=name: self._starts[n].append(time.perf_counter())))
             self._handles.append(module.register_forward_hook(lambda m, a, o, n=name: self._stop(n)))
         return self
 
