@@ -35,6 +35,8 @@ def test_bench_runs_both_engines_and_checks_agreement(tiny_dir, tmp_path):
     ref_b1, ours_b1 = report["rows"][0], report["rows"][1]
     assert limit["exact_bound_speedup"] == ref_b1["latency_per_image"] / sum(limit["ideal_seconds"].values())
     assert limit["stage_seconds"]["decoder"] == ours_b1["decoder_seconds"]
+    planner_at_floor = ours_b1["latency_per_image"] - ours_b1["planner_seconds"] + limit["ideal_seconds"]["planner"]
+    assert limit["speedup_with_stage_at_floor"]["planner"] == ref_b1["latency_per_image"] / planner_at_floor
     assert "at best" in markdown(report)
     modes = report["memory_modes"]
     assert set(modes) == {"kept", "offload", "sequential"}
