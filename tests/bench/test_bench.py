@@ -32,6 +32,7 @@ def test_bench_runs_both_engines_and_checks_agreement(tiny_dir, tmp_path):
     for stage in ("planner", "decoder", "vae"):
         assert limit["ideal_seconds"][stage] == max(limit["flop_seconds"][stage], limit["product_seconds"][stage])
     assert limit["product_seconds"]["planner"] > 0 and limit["product_seconds"]["decoder"] > 0
+    assert limit["planner_products_from_memory_seconds"] > 0
     ref_b1, ours_b1 = report["rows"][0], report["rows"][1]
     assert limit["exact_bound_speedup"] == ref_b1["latency_per_image"] / sum(limit["ideal_seconds"].values())
     assert limit["stage_seconds"]["decoder"] == ours_b1["decoder_seconds"]

@@ -101,16 +101,21 @@ def linear_calls(module: torch.nn.Module, run) -> list[tuple[int, int, int]]:
     return calls
 
 
-def linear_chain_seconds(calls: list[tuple[int, int, int]], transposed: bool = False, repeats: int = 10) -> float:
+def linear_chain_seconds(calls: list[tuple[int, int, int]], transposed: bool = False, repeats: int = 10,
+                         flush_mb: int = 0) -> float:
     """Fastest of `repeats` passes of these products alone, in order, over fresh float32 weights (out, in) and inputs
     (rows, in): the floor the library's matmul kernel sets on a stage made of them, everything else (attention, norms,
     sampling) for free. One-row products only read their weights: the floor of a memory-bound stage, which FLOPs can't
-    give. `transposed`: weights stored (in, out)-contiguous, as the compiled planner stores them on CPUs."""
+    give. `transposed`: weights stored (in, out)-contiguous, as the compiled planner stores them on CPUs. `flush_mb`:
+    stream that many MB through the caches before each pass, so the weights come from memory (a real step's other
+    work, or a neighbour sharing the cache, evicts them; without it a small model's weights may stay in cache)."""
     weights = [torch.randn(n_in, n_out).t() if transposed else torch.randn(n_out, n_in) for n_out, n_in, _ in calls]
     inputs = [torch.randn(rows, n_in) for _, n_in, rows in calls]
+    flush = torch.zeros(flush_mb * 2**20 // 4)
     best = float("inf")
     with torch.no_grad():
         for _ in range(repeats + 2):  # the first passes warm allocators and caches, as a stage's first calls do
+            flush.add_(1.0)
             start = time.perf_counter()
             for w, x in zip(weights, inputs):
                 torch.nn.functional.linear(x, w)
