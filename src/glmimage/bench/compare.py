@@ -256,7 +256,8 @@ def official_weight_memory() -> dict:
 
 
 def limit_ratios(limit: dict, ours: dict, reference: dict) -> dict:
-    """Our stage times against their floors, and what the floors allow against the reference's latency (batch 1)."""
+    """Our stage times against their floors, and what the floors allow against the reference's latency (both at the
+    smallest batch benched)."""
     stage_seconds = {stage: ours[f"{stage}_seconds"] for stage in ("planner", "decoder", "vae")}
     floors, ref, latency = limit["ideal_seconds"], reference["latency_per_image"], ours["latency_per_image"]
     # what 2x would ask of the decoder, everything else (planner, VAE, glue) as it runs now; > 1: out of reach
@@ -370,15 +371,16 @@ def physical_limit_text(lim: dict) -> str:
         f"planner's {lim['planner_decode_forwards']} decoding forwards each read {lim['planner_weight_mb']:.1f} MB of",
         f"weights, {products['planner']:.2f} s a plan with them in cache,",
         f"{lim['planner_products_from_memory_seconds']:.2f} s from memory (it takes {stage['planner']:.2f} s,",
-        f"{speed['planner']:.0%} of its tighter floor's speed{memory_bound}); the decoder's",
-        f"{products['decoder']:.2f} s an image (it takes",
-        f"{stage['decoder']:.2f} s, {speed['decoder']:.0%} of its tighter floor's speed).",
+        f"{speed['planner']:.0%} of its tighter floor's speed{memory_bound});",
+        f"the decoder's {products['decoder']:.2f} s an image (it takes {stage['decoder']:.2f} s,",
+        f"{speed['decoder']:.0%} of its tighter floor's speed).",
         f"Every stage at its tighter floor: {sum(lim['ideal_seconds'].values()):.2f} s/image, at best",
-        f"{lim['exact_bound_speedup']:.2f}x the reference at identical outputs. One stage at its floor, the rest as",
-        "it runs now: " + ", ".join(f"{k} {v:.2f}x" for k, v in lim["speedup_with_stage_at_floor"].items()) + ".",
-        "2x needs the decoder at",
-        f"{need:.0%} of its tighter floor's speed with the other stages as they run now." if need is not None else
-        "less than no time: the other stages alone take half the reference's."])
+        f"{lim['exact_bound_speedup']:.2f}x the reference at identical outputs.",
+        "One stage at its floor, the rest as it runs now: "
+        + ", ".join(f"{k} {v:.2f}x" for k, v in lim["speedup_with_stage_at_floor"].items()) + ".",
+        f"2x needs the decoder at {need:.0%} of its tighter floor's speed with the other stages as they run now."
+        if need is not None else "2x needs the decoder at less than no time: the other stages alone take half the "
+        "reference's."])
 
 
 def markdown(report: dict) -> str:

@@ -1,5 +1,5 @@
 """Measuring tools: per-module wall time via forward hooks, peak resident memory, FLOPs, peak matmul speed, and the
-time one decoding token needs to read its weights."""
+time a stage's linear products take alone (recorded from a real forward, replayed on fresh weights)."""
 
 from __future__ import annotations
 
