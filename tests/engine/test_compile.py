@@ -103,3 +103,79 @@ def test_glyph_padding_to_a_multiple_is_masked():
     text, mask = pad_batch([torch.ones(1, 5, 3), torch.ones(1, 33, 3)], multiple_of=32)
     assert text.shape == (2, 64, 3) and mask.sum(dim=1).tolist() == [5, 33]
     assert bool(mask[:, -5:].all()) and not bool(mask[0, :-5].any())  # left padding, real tokens last
+
+
+def _packed_linears(compile_fn) -> int:
+    """How many linear weights inductor prepacked (only frozen graphs pack them) when `compile_fn` compiled a layer."""
+    from torch._dynamo.utils import counters
+
+    counters.clear()
+    layer = torch.nn.Linear(8, 4)
+    with torch.no_grad():
+        x = torch.randn(3, 8)
+        assert torch.allclose(compile_fn(layer)(x), layer(x), atol=1e-6)
+    return counters["inductor"]["mkldnn_linear_weight_pack_matcher_count"]
+
+
+def test_compile_frozen_freezes_where_the_option_alone_does_not():
+    from glmimage.engine.inductor import compile_frozen
+
+    assert _packed_linears(lambda m: torch.compile(m, options={"freezing": True})) == 0  # torch 2.13: a no-op
+    assert _packed_linears(compile_frozen) == 1
+
+
+def test_compile_frozen_gives_the_layers_results():
+    from glmimage.engine.inductor import compile_frozen
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(16, 64), torch.nn.GELU(approximate="tanh"), torch.nn.Linear(64, 16))
+    x = torch.randn(5, 16) * 3
+    with torch.no_grad():
+        assert torch.allclose(compile_frozen(model)(x), model(x), atol=1e-5)
+
+
+def test_draw_one_draws_what_multinomial_draws():
+    from glmimage.engine.fast_planner import draw_one
+
+    for seed in range(200):
+        torch.manual_seed(seed)
+        logits = torch.randn(2, 300) * (1 + seed % 4)
+        logits[:, 100:] = float("-inf")  # as the codes-only mask leaves them
+        probs = torch.softmax(logits, dim=-1)
+        state = torch.get_rng_state()
+        expected, after_expected = torch.multinomial(probs, 1), torch.rand(1)
+        torch.set_rng_state(state)
+        assert torch.equal(draw_one(probs), expected)
+        assert torch.equal(torch.rand(1), after_expected)  # the generator moved on alike
+
+
+def test_split_processors_keeps_id_readers_in_python():
+    from transformers import TemperatureLogitsWarper
+    from tqdm.auto import tqdm
+
+    from glmimage.engine.fast_planner import split_processors
+    from glmimage.engine.planner import CodesOnlyLogitsProcessor, ProgressLogitsProcessor, ReferenceCopyLogitsProcessor
+
+    codes, tick, warm = CodesOnlyLogitsProcessor(16), ProgressLogitsProcessor(tqdm(disable=True)), TemperatureLogitsWarper(0.9)
+    assert split_processors([codes, tick, warm]) == ([codes, warm], [tick])
+    assert split_processors([codes, ReferenceCopyLogitsProcessor(torch.zeros(4, dtype=torch.long), 3, 5.0)]) is None
+
+
+def test_packed_gqa_attention_equals_the_library_sdpa():
+    from transformers.integrations.sdpa_attention import repeat_kv
+
+    from glmimage.engine.fast_planner import packed_gqa_sdpa
+
+    torch.manual_seed(0)
+    module = torch.nn.Module()
+    module.num_key_value_groups, module.is_causal = 2, True
+    query, key, value = torch.randn(1, 4, 1, 8), torch.randn(1, 2, 12, 8), torch.randn(1, 2, 12, 8)
+    mask = torch.ones(1, 1, 1, 12, dtype=torch.bool)
+    mask[..., 9:] = False  # static cache slots not written yet
+    ours, _ = packed_gqa_sdpa(module, query, key, value, mask, scaling=0.3)
+    plain = torch.nn.functional.scaled_dot_product_attention(query, repeat_kv(key, 2), repeat_kv(value, 2),
+                                                             attn_mask=mask, scale=0.3)
+    assert ours.shape == (1, 1, 4, 8)
+    assert torch.allclose(ours, plain.transpose(1, 2), atol=1e-6)
+    prefill, _ = packed_gqa_sdpa(module, torch.randn(1, 4, 3, 8), key[:, :, :3], value[:, :, :3], None, scaling=0.3)
+    assert prefill.shape == (1, 3, 4, 8)  # longer queries: the library's path

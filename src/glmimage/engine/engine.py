@@ -21,6 +21,7 @@ from glmimage.engine.attention import install_masked_attention
 from glmimage.engine.decoder import denoise, initial_latents, vae_stats, write_reference_cache
 from glmimage.engine.fast_planner import CompiledDecodeStep, supports_fast_sampling
 from glmimage.engine.glyphs import encode_glyph_text
+from glmimage.engine.inductor import compile_frozen
 from glmimage.engine.keep import KeepConfig, keep_plan
 from glmimage.engine.options import EngineOptions, enable_step_cache, torch_threads
 from glmimage.engine.plan import Plan
@@ -66,9 +67,9 @@ class Engine:
                 raise ValueError("compile needs the components kept in place: not with sequential loading or offload")
             torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, COMPILED_GRAPHS)
             self._planner_step = CompiledDecodeStep(self.pipe.vision_language_encoder)
-            frozen = {"freezing": True}  # weights become graph constants, prepacked for the CPU's kernels
-            self._decoder_forward = torch.compile(self.pipe.transformer, dynamic=False, options=frozen)
-            self._vae_decode = torch.compile(self.pipe.vae.decode, dynamic=False, options=frozen)
+            # weights become graph constants, prepacked for the CPU's kernels (see engine/inductor.py)
+            self._decoder_forward = compile_frozen(self.pipe.transformer)
+            self._vae_decode = compile_frozen(self.pipe.vae.decode)
         self._lock = threading.RLock()  # the planner keeps per-call state on the module: one call at a time
         try:  # the model's own setting for edits (glmimage.json "edit_keep"); None: keep nothing, as the reference
             self.edit_keep = None if model.edit_keep is None else KeepConfig(**model.edit_keep)

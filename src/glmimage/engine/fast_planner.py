@@ -8,7 +8,9 @@ Tokens equal `generate`'s for the same seed (tested); the library path stays ava
 
 `CompiledDecodeStep` (opt-in, `EngineOptions(compile=True)`): the decoding steps run the library's language model
 and head under `torch.compile` with a static KV cache (fixed shapes: one graph serves every token); the prefill and
-the 3-D positions stay the library's. Same tokens within float tolerance (tested).
+the 3-D positions stay the library's. Same tokens within float tolerance (tested). When every processor reads only
+the scores (codes mask, temperature, top-k, top-p; a progress tick runs beside), the processors, softmax and the draw
+run inside the same graph, so a token is one call (nano: ~170 us a token of Python sampling gone).
 
 Decoding one token is a chain of one-row matmuls that read every weight once: bound by memory, not arithmetic. Two
 things the compiled step does about it, both leaving every value as it was:
@@ -55,7 +57,10 @@ def sampling_processors(generation_config, leading: list) -> LogitsProcessorList
     return processors
 
 
-CACHE_BUCKET = 256  # static caches are sized in multiples of this, so prompts of similar length share one graph
+# Static caches are sized in multiples of this, so prompts of similar length share one graph. Every token attends over
+# the whole cache (masked past its position): 128 rather than 256 gave nano's plan 384 slots instead of 512, 0.39 s
+# against 0.41 s a plan (bench prompt, 2-core Xeon, best of 15, two runs each).
+CACHE_BUCKET = 128
 
 
 class CompiledDecodeStep:
@@ -65,16 +70,37 @@ class CompiledDecodeStep:
         self.planner = planner
         if planner.device.type == "cpu":  # measured on CPUs only; GPU matmul libraries take either layout
             store_linear_weights_transposed([planner.model.language_model, planner.lm_head])
-        # freezing: weights become constants of the graph
-        self.step = torch.compile(self._step, dynamic=False, options={"freezing": True, "cpp_wrapper": True})
+        use_packed_gqa_attention(planner)
+        # Not frozen: weights stay graph inputs. Frozen for real (engine/inductor.py), this graph failed at run time
+        # (an index past the static cache in the cache update), so the planner keeps the unfrozen graph it always ran.
+        self.step = torch.compile(self._step, dynamic=False, options={"cpp_wrapper": True})
+        self._sampling_steps: dict[tuple, object] = {}  # score processors' settings -> compiled step + draw
 
     def __call__(self, token: torch.Tensor, position_ids: torch.Tensor, cache, check_guards: bool = True):
         """`check_guards=False` only for a call whose inputs match one that just ran with `check_guards=True` (same
         cache object, same shapes): it skips choosing the graph again."""
-        if check_guards:
-            return self.step(token, position_ids, cache)
-        with torch.compiler.set_stance("default", skip_guard_eval_unsafe=True):
-            return self.step(token, position_ids, cache)
+        return _run(self.step, check_guards, token, position_ids, cache)
+
+    def sampling_step(self, score_processors: list):
+        """A compiled step that also applies `score_processors` (pure functions of the scores, see `split_processors`)
+        and draws the next token, (B, 1), as `torch.multinomial` does on the global RNG: inductor's `fallback_random`
+        calls the library's own random op, so the draws are generate()'s. One graph per distinct processor settings."""
+        key = tuple((type(p).__qualname__, tuple(sorted(vars(p).items()))) for p in score_processors)
+        if key not in self._sampling_steps:
+            chain = list(score_processors)  # the first processors seen with these settings stand for all alike
+
+            def step_and_draw(token, position_ids, cache):
+                scores = self._step(token, position_ids, cache).float()
+                for processor in chain:
+                    scores = processor(None, scores)
+                return draw_one(torch.softmax(scores, dim=-1))
+
+            # apply_gumbel_max_trick would rewrite argmax(p / q) as argmax(logits - log q): equal in exact arithmetic,
+            # not in floats, so it is off
+            options = {"cpp_wrapper": True, "fallback_random": True, "apply_gumbel_max_trick": False}
+            compiled = torch.compile(step_and_draw, dynamic=False, options=options)
+            self._sampling_steps[key] = lambda *args, check_guards=True: _run(compiled, check_guards, *args)
+        return self._sampling_steps[key]
 
     def _step(self, token: torch.Tensor, position_ids: torch.Tensor, cache) -> torch.Tensor:
         language_model = self.planner.model.language_model
@@ -102,6 +128,73 @@ class CompiledDecodeStep:
         if positions.shape[-1] < num_new:
             raise RuntimeError(f"the library prepared {positions.shape[-1]} decode positions, {num_new} needed")
         return positions.permute(2, 1, 0).unsqueeze(-1).contiguous()
+
+
+def draw_one(probs: torch.Tensor) -> torch.Tensor:
+    """(B, 1) ids: `torch.multinomial(probs, 1)`'s own one-sample path (argmax of p / q with q ~ Exp(1) drawn from the
+    global generator: the same draws, tested equal), without its input checks, which took ~50 of its ~80 us a token."""
+    return torch.argmax(probs / torch.empty_like(probs).exponential_(), dim=-1, keepdim=True)
+
+
+def _run(compiled, check_guards: bool, *args):
+    if check_guards:
+        return compiled(*args)
+    with torch.compiler.set_stance("default", skip_guard_eval_unsafe=True):
+        return compiled(*args)
+
+
+# Warpers that read nothing but the scores; our own processors say so with `scores_only` or `tick_only` (a progress
+# tick: reads nothing, changes nothing).
+_SCORES_ONLY = (TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper)
+
+
+def split_processors(processors) -> tuple[list, list] | None:
+    """(processors that only transform the scores, progress ticks), or None when any processor reads more (such as
+    the ids so far): then sampling stays in Python."""
+    scores, ticks = [], []
+    for processor in processors:
+        if isinstance(processor, _SCORES_ONLY) or getattr(processor, "scores_only", False):
+            scores.append(processor)
+        elif getattr(processor, "tick_only", False):
+            ticks.append(processor)
+        else:
+            return None
+    return scores, ticks
+
+
+PACKED_SDPA = "glmimage_packed_sdpa"
+
+
+def packed_gqa_sdpa(module, query, key, value, attention_mask, dropout: float = 0.0, scaling=None, **kwargs):
+    """transformers' SDPA attention, except that a one-token query always runs packed per key/value head (the
+    library's `pack_gqa`: (B, heads, 1, d) -> (B, kv_heads, groups, d), no copy of the keys/values). The library packs
+    only outside torch.compile; inside it repeats each layer's whole static cache to every query head, every token.
+    Eager planners pack already, so plans stay the same (tested); on nano the compiled plan took 0.27-0.28 s against
+    0.30-0.32 s (2-core Xeon, best of 15, two runs each)."""
+    from transformers.integrations.sdpa_attention import pack_gqa, sdpa_attention_forward
+
+    groups = getattr(module, "num_key_value_groups", 1)
+    shared_mask = attention_mask is None or attention_mask.shape[1] == 1  # one mask for all heads
+    if query.shape[2] != 1 or groups == 1 or not shared_mask or kwargs.get("position_bias") is not None:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
+                                      **kwargs)
+    batch, heads, _, dim = query.shape
+    out = torch.nn.functional.scaled_dot_product_attention(pack_gqa(query, groups), key, value,
+                                                           attn_mask=attention_mask, dropout_p=dropout, scale=scaling)
+    return out.reshape(out.shape[0], heads, 1, dim).transpose(1, 2).contiguous(), None
+
+
+def use_packed_gqa_attention(planner) -> None:
+    """Register `packed_gqa_sdpa` (masks as for "sdpa") and make it the planner's language model's attention."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+    text_config = planner.config.get_text_config()
+    if text_config._attn_implementation != "sdpa":
+        return  # eager or flash attention: leave the model's choice alone
+    AttentionInterface.register(PACKED_SDPA, packed_gqa_sdpa)
+    AttentionMaskInterface.register(PACKED_SDPA, sdpa_mask)
+    text_config._attn_implementation = PACKED_SDPA
 
 
 def store_linear_weights_transposed(modules: list[torch.nn.Module]) -> None:
@@ -143,6 +236,15 @@ def sample_tokens(planner, inputs: dict, num_new: int, processors: LogitsProcess
         cache = compiled.new_cache(prompt_len + num_new)
     logits = planner(**inputs, past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1]
     positions = compiled.decode_positions(prompt_len, num_new, batch) if compiled is not None else None
+    split = split_processors(processors) if compiled is not None and generators is None else None
+    if split is not None:  # the first token from the prefill's logits as below, every later one inside the graph
+        step_and_draw, ticks = compiled.sampling_step(split[0]), split[1]
+        tokens = [_draw(torch.softmax(processors(input_ids, logits.to(copy=True, dtype=torch.float32)), dim=-1), None)]
+        for i in range(1, num_new):
+            tokens.append(step_and_draw(tokens[-1], positions[i - 1], cache, check_guards=i == 1))
+            for tick in ticks:
+                tick(None, None)
+        return torch.cat([input_ids, *tokens], dim=-1)
     for i in range(num_new):
         scores = processors(input_ids, logits.to(copy=True, dtype=torch.float32))
         next_token = _draw(torch.softmax(scores, dim=-1), generators)  # (B, 1)

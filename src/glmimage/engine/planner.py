@@ -22,6 +22,8 @@ from glmimage.engine.plan import Plan
 class CodesOnlyLogitsProcessor(LogitsProcessor):
     """Mask every id >= codebook_size (image start/end and beyond) while the grids are being written."""
 
+    scores_only = True  # reads only the scores: the compiled planner step may apply it in its graph
+
     def __init__(self, codebook_size: int):
         self.codebook_size = codebook_size
 
@@ -51,6 +53,8 @@ class ReferenceCopyLogitsProcessor(LogitsProcessor):
 
 class ProgressLogitsProcessor(LogitsProcessor):
     """Ticks a progress bar once per generated token (changes no score)."""
+
+    tick_only = True  # reads nothing: the compiled planner step ticks it outside its graph
 
     def __init__(self, bar: tqdm):
         self.bar = bar
