@@ -111,6 +111,7 @@ def denoise(
     forward = transformer if forward is None else forward
     batch, _, lat_h, lat_w = latents.shape
     device, dtype = latents.device, latents.dtype
+    model_dtype = transformer.dtype  # read once: diffusers walks every module for it (~0.8 ms a call on nano)
     patch = transformer.config.patch_size
     timesteps = flow_timesteps(scheduler, steps, (lat_h // patch) * (lat_w // patch), device)
     guided = guidance > 1.0
@@ -156,7 +157,7 @@ def denoise(
         for kwargs in passes:
             rows = kwargs["prior_token_id"].shape[0]
             model_input = latents if rows == batch else latents.repeat(rows // batch, 1, 1, 1)  # no copy per step
-            preds.append(forward(hidden_states=model_input.to(transformer.dtype), timestep=t.expand(rows) - 1,
+            preds.append(forward(hidden_states=model_input.to(model_dtype), timestep=t.expand(rows) - 1,
                                  return_dict=False, **kwargs)[0].float())
         pred = torch.cat(preds)
         if guided:
