@@ -6,9 +6,10 @@ Exact:
 - how the two CFG branches run: "batched" (default), one forward of 2B rows, the unguided rows' shorter glyph text
   padded and masked; "split", two forwards as the reference runs them. On this 2-core CPU (nano, 256x256, machine
   idle) batched was 3-11% faster in every setting tried: 1 or 2 threads, eager or compiled;
-- `compile`: torch.compile (inductor, frozen weights) of the DiT's forward and of the planner's decoding step with a
-  static KV cache. Same images within float tolerance; each new shape compiles first (tens of seconds on a CPU), so
-  it pays off in servers and batch jobs, not for one image.
+- `compile`: torch.compile of the DiT's forward and the VAE decoder (inductor, weights frozen into the graphs:
+  `engine/inductor.py`) and of the planner's decoding step with a static KV cache, its sampling inside the graph.
+  Same plans and images within float tolerance; each new shape compiles first (tens of seconds on a CPU), so it pays
+  off in servers and batch jobs, not for one image.
 Approximate (off by default): bf16 matmuls (autocast) for the decoder and VAE, diffusers' First Block Cache on the
 DiT (skips the remaining blocks when the first block's residual barely changed between steps). Fewer steps is
 simply `steps=` on each call.
