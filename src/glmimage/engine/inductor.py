@@ -22,14 +22,13 @@ import torch
 FROZEN_OPTIONS = {"freezing": True, "cpp.use_decompose_tanh": True, "cpp_wrapper": True}
 
 
-def compile_frozen(fn, options: dict | None = None):
+def compile_frozen(fn):
     """`torch.compile(fn)` (static shapes) with inductor's freezing really on. Call the result under `torch.no_grad()`:
     freezing applies to inference graphs only."""
-    compiled = torch.compile(fn, dynamic=False, options={**FROZEN_OPTIONS, **(options or {})})
+    compiled = torch.compile(fn, dynamic=False, options=FROZEN_OPTIONS)
 
     def call(*args, **kwargs):
         with torch._inductor.config.patch(freezing=True):
             return compiled(*args, **kwargs)
 
-    call.compiled = compiled
     return call
