@@ -150,14 +150,15 @@ def test_draw_one_draws_what_multinomial_draws():
 
 
 def test_split_processors_keeps_id_readers_in_python():
-    from transformers import TemperatureLogitsWarper
     from tqdm.auto import tqdm
+    from transformers import TemperatureLogitsWarper
 
     from glmimage.engine.fast_planner import split_processors
     from glmimage.engine.planner import CodesOnlyLogitsProcessor, ProgressLogitsProcessor, ReferenceCopyLogitsProcessor
 
-    codes, tick, warm = CodesOnlyLogitsProcessor(16), ProgressLogitsProcessor(tqdm(disable=True)), TemperatureLogitsWarper(0.9)
-    assert split_processors([codes, tick, warm]) == ([codes, warm], [tick])
+    codes, tick = CodesOnlyLogitsProcessor(16), ProgressLogitsProcessor(tqdm(disable=True))
+    temperature = TemperatureLogitsWarper(0.9)
+    assert split_processors([codes, tick, temperature]) == ([codes, temperature], [tick])
     assert split_processors([codes, ReferenceCopyLogitsProcessor(torch.zeros(4, dtype=torch.long), 3, 5.0)]) is None
 
 
