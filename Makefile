@@ -7,13 +7,11 @@ OUT ?= outputs/demo.png
 # Passed through the environment so any quotes in the prompt reach glmimage intact.
 export PROMPT OUT
 
-.PHONY: setup demo test lint
+.PHONY: setup demo test lint chromium
 
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
-	# Debian's Chromium for the web UI's browser test (Playwright's own browser download can't work offline).
-	command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 	python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	# CPU build of torch from the machine's local wheel first, so nothing pulls a CUDA build.
@@ -24,8 +22,15 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(VENV)/bin/glmimage generate "$$PROMPT" --out "$$OUT"
 
-test: setup
+# The tests start their own throwaway PostgreSQL and Redis (tests/throwaway_services.py) unless GLMIMAGE_TEST_POSTGRES /
+# GLMIMAGE_TEST_REDIS name running ones; the web UI's browser test needs Debian's Chromium (Playwright's own browser
+# download can't work offline), installed here (root) unless GLMIMAGE_TEST_CHROMIUM names another.
+test: setup chromium
 	$(PY) -m pytest -q -n 2 --dist loadfile
+
+chromium:
+	@test -n "$$GLMIMAGE_TEST_CHROMIUM" || command -v chromium >/dev/null 2>&1 || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
 lint: setup
 	$(VENV)/bin/ruff check src tests

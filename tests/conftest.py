@@ -36,3 +36,19 @@ def reference_pipe(tiny_dir):
     pipe = GlmImagePipeline.from_pretrained(tiny_dir)
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+def pytest_configure(config):
+    """The controller (not an xdist worker) starts throwaway PostgreSQL and Redis unless their URLs are set; the
+    workers, spawned after this, inherit the URLs through the environment."""
+    if hasattr(config, "workerinput"):
+        return
+    from tests.throwaway_services import ThrowawayServices
+
+    config._glmimage_services = ThrowawayServices().start()
+
+
+def pytest_unconfigure(config):
+    services = getattr(config, "_glmimage_services", None)
+    if services is not None:
+        services.stop()

@@ -75,12 +75,13 @@ REDIS_URL = "redis://127.0.0.1:6379/0"  # env GLMIMAGE_TEST_REDIS overrides
 
 def fresh_postgres_database():
     """A generator: yields the SQLAlchemy URL of a new, empty database; drops it afterwards. Fails (never skips)
-    when the server is unreachable: CI provides one."""
+    when the server is unreachable (the test session starts one unless told otherwise)."""
     import os
     import uuid
 
     import psycopg
     import pytest
+    from sqlalchemy.engine import make_url
 
     admin_url = os.environ.get("GLMIMAGE_TEST_POSTGRES", POSTGRES_ADMIN_URL)
     try:
@@ -90,9 +91,10 @@ def fresh_postgres_database():
                     "(set GLMIMAGE_TEST_POSTGRES to another admin URL)")
     name = f"glmimage_test_{uuid.uuid4().hex[:12]}"
     admin.execute(f'CREATE DATABASE "{name}"')
-    base = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+    # make_url keeps a Unix-socket host (`?host=/path`, as the throwaway server has) where string surgery would not
+    url = make_url(admin_url).set(drivername="postgresql+psycopg", database=name)
     try:
-        yield f"{base}/{name}"
+        yield url.render_as_string(hide_password=False)
     finally:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
