@@ -1,6 +1,6 @@
 """Text-rendering metrics as pure functions: CVTG-2K word accuracy and NED, and the Flow-GRPO OCR reward.
 
-Definitions (../shared/reference/glm-image.md, "Metric definitions used by the field"):
+Definitions, as the field uses them (CVTG-2K benchmark; Flow-GRPO's OCR reward):
 - CVTG-2K: ground-truth words = the quoted texts, lower-cased, split on spaces; the OCR gives a word list
   (its lines lower-cased and split on spaces). Word accuracy = ground-truth words found exactly in the OCR
   list / ground-truth words. NED = mean over ground-truth words of 1 - Levenshtein(gt, closest OCR word) /

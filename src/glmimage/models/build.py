@@ -29,7 +29,7 @@ from glmimage.models.presets import ModelPreset
 from glmimage.models.tokenizer import TokenizerSpec, build_planner_tokenizer
 
 # The scheduler of the official checkpoint: CogView4-style flow matching with a linear resolution shift,
-# mu = sqrt(seq_len / 256) * 0.75 + 0.25 computed by the pipeline (../shared/reference/glm-image.md).
+# mu = sqrt(seq_len / 256) * 0.75 + 0.25 computed by the pipeline (diffusers' GlmImagePipeline).
 SCHEDULER_CONFIG = dict(
     num_train_timesteps=1000,
     shift=1.0,
