@@ -10,16 +10,16 @@ Tokens equal `generate`'s for the same seed (tested); the library path stays ava
 and head under `torch.compile` with a static KV cache (fixed shapes: one graph serves every token); the prefill and
 the 3-D positions stay the library's. Same tokens within float tolerance (tested). When every processor reads only
 the scores (codes mask, temperature, top-k, top-p; a progress tick runs beside), the processors, softmax and the draw
-run inside the same graph, so a token is one call (nano: ~170 us a token of Python sampling gone).
+run inside the same graph, so a token is one call (no Python sampling between tokens).
 
 Decoding one token is a chain of one-row matmuls that read every weight once: bound by memory, not arithmetic. Two
 things the compiled step does about it, both leaving every value as it was:
 - on CPUs the linear weights are stored transposed ((in, out) contiguous, same shape and values): a one-row product
-  then reads each weight row in order. Measured on this 2-core CPU, 16 cold (1408, 256) weights: 140 us per product
-  against 261 us in the usual layout.
+  then reads each weight row in order, about twice as fast on cold weights.
 - dynamo checks its guards (which compiled graph fits these inputs) on the first token of each plan only: the other
-  tokens pass the same cache, shapes and dtypes, and checking ~0.7 ms a token was a fifth of the step (`unguarded`,
-  entered once per plan: entering it per token cost more than the rest of the Python loop).
+  tokens pass the same cache, shapes and dtypes, and checking them was a fifth of the step (`unguarded`, entered
+  once per plan: entering it per token cost more than the rest of the Python loop).
+Measurements: docs/experiments/speed.md.
 """
 
 from __future__ import annotations
@@ -61,8 +61,8 @@ def sampling_processors(generation_config, leading: list) -> LogitsProcessorList
 
 
 # Static caches are sized in multiples of this, so prompts of similar length share one graph. Every token attends over
-# the whole cache (masked past its position): 128 rather than 256 gave nano's plan 384 slots instead of 512, 0.39 s
-# against 0.41 s a plan (bench prompt, 2-core Xeon, best of 15, two runs each).
+# the whole cache (masked past its position): 128 rather than 256 gives the bench prompt's nano plan 384 slots
+# instead of 512, ~5% faster a plan (docs/experiments/speed.md).
 CACHE_BUCKET = 128
 
 
@@ -133,14 +133,14 @@ class CompiledDecodeStep:
 
 def draw_one(probs: torch.Tensor) -> torch.Tensor:
     """(B, 1) ids: `torch.multinomial(probs, 1)`'s own one-sample path (argmax of p / q with q ~ Exp(1) drawn from the
-    global generator: the same draws, tested equal), without its input checks, which took ~50 of its ~80 us a token."""
+    global generator: the same draws, tested equal), without its input checks, which were most of its cost."""
     return torch.argmax(probs / torch.empty_like(probs).exponential_(), dim=-1, keepdim=True)
 
 
 def unguarded():
     """Dynamo runs the graph that the last guarded call chose without checking its guards again: for the tokens of a
-    plan after its first, which pass the same cache object, shapes and dtypes (checking was ~0.7 ms a token on an
-    EPYC). Entering this stance costs ~0.18 ms, so a plan enters it once, after its first call, not once a token.
+    plan after its first, which pass the same cache object, shapes and dtypes (checking them was a fifth of a step).
+    Entering this stance costs more than a token's Python loop, so a plan enters it once, after its first call.
     The stance is process-wide: one plan at a time per process (the engine's lock serialises its own calls)."""
     return torch.compiler.set_stance("default", skip_guard_eval_unsafe=True)
 
@@ -171,8 +171,8 @@ def packed_gqa_sdpa(module, query, key, value, attention_mask, dropout: float = 
     """transformers' SDPA attention, except that a one-token query always runs packed per key/value head (the
     library's `pack_gqa`: (B, heads, 1, d) -> (B, kv_heads, groups, d), no copy of the keys/values). The library packs
     only outside torch.compile; inside it repeats each layer's whole static cache to every query head, every token.
-    Eager planners pack already, so plans stay the same (tested); on nano the compiled plan took 0.27-0.28 s against
-    0.30-0.32 s (2-core Xeon, best of 15, two runs each)."""
+    Eager planners pack already, so plans stay the same (tested); the compiled nano plan is ~10% faster for it
+    (docs/experiments/speed.md)."""
     from transformers.integrations.sdpa_attention import pack_gqa, sdpa_attention_forward
 
     groups = getattr(module, "num_key_value_groups", 1)

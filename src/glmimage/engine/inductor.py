@@ -7,12 +7,12 @@ torch 2.13 that option alone leaves every weight a graph input and nothing is fr
 shows both). `compile_frozen` sets the flag around every call, so tracing sees it too.
 
 `cpp.use_decompose_tanh`: tanh as 2 / (1 + exp(-2x)) - 1 instead of Sleef's tanh. The DiT's feed-forward is
-tanh-GELU over 512 x 1024 values per layer; on a 2-core Xeon Sapphire-class CPU the GELU kernel took 0.58 ms of a
-layer, and the whole DiT forward went from 31.5 to 27 ms (freezing and tanh together, nano, 30 forwards, best of
-7). The two formulas differ by float rounding only (a few 1e-8 absolute; the images stay within 1e-5 of eager).
+tanh-GELU over 512 x 1024 values per layer, and Sleef's tanh was a large share of each layer: freezing and the
+decomposed tanh together made nano's DiT forward ~15% faster. The two formulas differ by float rounding only (a few
+1e-8 absolute; the images stay within 1e-5 of eager).
 
 `cpp_wrapper`: the graph's ~150 kernel and library calls are made from generated C++ rather than Python: nano's
-30-step decode 0.83-0.84 s against 0.87-0.88 s (best of 8, two processes each), for ~13 s more compiling.
+30-step decode ~4% faster, for more compiling. Measurements: docs/experiments/speed.md.
 """
 
 from __future__ import annotations

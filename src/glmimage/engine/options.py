@@ -4,8 +4,8 @@ Exact:
 - the planner's sampling loop ("fast" = our lean loop, tokens equal generate()'s; "library" = generate());
 - CPU threads;
 - how the two CFG branches run: "batched" (default), one forward of 2B rows, the unguided rows' shorter glyph text
-  padded and masked; "split", two forwards as the reference runs them. On this 2-core CPU (nano, 256x256, machine
-  idle) batched was 3-11% faster in every setting tried: 1 or 2 threads, eager or compiled;
+  padded and masked; "split", two forwards as the reference runs them. Batched was faster in every setting measured
+  (nano, 256x256: 1 or 2 threads, eager or compiled; docs/experiments/speed.md);
 - `compile`: torch.compile of the DiT's forward and the VAE decoder (inductor, weights frozen into the graphs:
   `engine/inductor.py`) and of the planner's decoding step with a static KV cache, its sampling inside the graph.
   Same plans and images within float tolerance; each new shape compiles first (tens of seconds on a CPU), so it pays

@@ -160,8 +160,7 @@ def make_plans(planner, processor, prompts: list[str], width: int, height: int, 
     read serves every prompt. Prompt i draws from its own generator seeded `seeds[i]`, so its plan is the plan of
     `make_plan(prompts[i], seed=seeds[i])` (same tokens; the padding only changes float rounding, tested).
     Needs the fast sampler's generation settings (`supports_fast_sampling`). Runs eagerly: with the padding mask the
-    compiled step was slower than this loop (nano, 4 prompts, one thread: 1.91 s vs 1.37 s; 4 plans alone, compiled,
-    2.36 s)."""
+    compiled step was slower than this loop, and this loop faster than the prompts' plans one by one, compiled."""
     if len(prompts) != len(seeds):
         raise ValueError("one seed per prompt")
     start = time.perf_counter()
