@@ -42,7 +42,8 @@ def test_user_values_within_bounds_are_applied(strict):
 
 
 @pytest.mark.parametrize("params, message", [
-    ({"steps": 10}, r"steps may not be set under policy 'strict' \(fixed at 30\); users may set \['width', 'height', 'guidance', 'seed', 'num_images'\]"),
+    ({"steps": 10}, r"steps may not be set under policy 'strict' \(fixed at 30\); "
+                    r"users may set \['width', 'height', 'guidance', 'seed', 'num_images'\]"),
     ({"guidance": 7.5}, r"guidance=7.5 is out of bounds: policy 'strict' allows \[1, 3\]"),
     ({"size": "2048x2048"}, r"width=2048 is out of bounds: policy 'strict' allows \[256, 1024\]"),
     ({"width": 512, "height": 128}, r"height=128 is out of bounds"),

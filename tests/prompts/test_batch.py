@@ -54,7 +54,8 @@ def test_plan_once_decode_many_with_manifest_and_contact_sheet(tiny_engine, tmp_
     assert (report.items, report.generated, report.skipped, report.plans) == (2, 5, 0, 2)
     assert len(engine.plans) == 2 and len(engine.decodes) == 5  # one plan per brief, one decode per variant
     records = read_manifest(tmp_path / "out")
-    assert [(r["id"], r["variant"]) for r in records] == [("sign", 0), ("sign", 1), ("sign", 2), ("card", 0), ("card", 1)]
+    assert [(r["id"], r["variant"]) for r in records] == [
+        ("sign", 0), ("sign", 1), ("sign", 2), ("card", 0), ("card", 1)]
     sign = [r for r in records if r["id"] == "sign"]
     assert len({r["plan_hash"] for r in sign}) == 1 and len({r["seed"] for r in sign}) == 3
     assert [r["seed"] for r in records if r["id"] == "card"] == [7, 9]

@@ -78,7 +78,8 @@ def test_load_errors_name_the_problem(tmp_path):
 def test_apply_to_prompt_for_generations_and_edits():
     acme = load_brand_kit(EXAMPLES / "brand" / "acme.yaml")
     edit = acme.apply_to_prompt('Put the Acme logo on the mug and write "MORNING"')
-    assert edit.endswith("Typography: geometric sans-serif, bold uppercase headlines. Tone: warm, confident, plain words.")
+    assert edit.endswith(
+        "Typography: geometric sans-serif, bold uppercase headlines. Tone: warm, confident, plain words.")
     assert "Brand colours: navy blue (#1B2A49)" in edit
     assert "Brand colours" not in acme.apply_to_prompt("An Acme mug", include_palette=False)
     with pytest.raises(InputError, match="forbidden"):

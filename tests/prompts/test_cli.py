@@ -47,7 +47,8 @@ def test_brief_plan_writes_a_brief_that_compiles(capsys, tmp_path):
 def test_brief_render_and_qa(capsys):
     assert main(["brief", "render", "launch-poster@1", "--library", str(EXAMPLES / "prompt_library"),
                  "--var", "product=tea", "--var", "headline=HI"]) == 0
-    assert capsys.readouterr().out.strip() == 'A striking poster for tea. At the top, a large bold headline reading "HI".'
+    assert capsys.readouterr().out.strip() == (
+        'A striking poster for tea. At the top, a large bold headline reading "HI".')
     logo = str(EXAMPLES / "brand" / "acme_logo.png")
     assert main(["brief", "qa", logo, "--brand", KIT, "--ocr-text", "ACME"]) == 0
     assert capsys.readouterr().out.startswith("PASS")

@@ -31,8 +31,10 @@ def test_rule_based_lays_out_quoted_texts_and_reads_keywords():
      "coffee brewing, minimal style"),
     ('a 16:9 slide about quarterly results titled "Q3 RESULTS"', "slide", "16:9", "quarterly results"),
     ("A cat sitting on a windowsill", "illustration", None, "a cat sitting on a windowsill"),
-    ('A poster saying "SLIDE INTO SUMMER"', "poster", "poster", "a typographic design"),  # keywords inside quotes don't count
-    ("Acme's instagram story for Joe's cafe", "social post", "story", "Acme\u2019s instagram story for Joe\u2019s cafe"),
+    # keywords inside quotes don't count
+    ('A poster saying "SLIDE INTO SUMMER"', "poster", "poster", "a typographic design"),
+    ("Acme's instagram story for Joe's cafe", "social post", "story",
+     "Acme\u2019s instagram story for Joe\u2019s cafe"),
 ])
 def test_rule_based_roles_aspects_and_subjects(request_text, role, aspect, subject):
     spec = RuleBasedPlanner().expand(request_text)
@@ -136,7 +138,8 @@ def test_openai_planner_errors_are_clear(chat_server):
     chat_server.answers.append((200, json.dumps({**SPEC, "role": "meme"})))
     with pytest.raises(PlannerError, match="invalid spec: unknown role 'meme'"):
         planner.expand(REQUEST)
-    reworded = {**SPEC, "layout": [{"position": "top", "text": "SUMMER SALE!"}, {"position": "bottom", "text": "50% OFF"}]}
+    reworded = {**SPEC, "layout": [{"position": "top", "text": "SUMMER SALE!"},
+                                   {"position": "bottom", "text": "50% OFF"}]}
     chat_server.answers.append((200, json.dumps(reworded)))
     with pytest.raises(PlannerError, match=r"dropped or changed the quoted texts \['SUMMER SALE'\]"):
         planner.expand(REQUEST)

@@ -16,7 +16,8 @@ def register(subparsers) -> None:
     run = sub.add_parser("run", help="run (or resume) a batch file; finished images are skipped")
     run.add_argument("batch", help="batch file (.jsonl or .csv)")
     run.add_argument("--out", required=True, help="output folder (images, manifest.jsonl, contact_sheet.png)")
-    run.add_argument("--model", default=DEFAULT_MODEL, help=f"preset name or model directory (default: {DEFAULT_MODEL})")
+    run.add_argument("--model", default=DEFAULT_MODEL,
+                     help=f"preset name or model directory (default: {DEFAULT_MODEL})")
     run.add_argument("--brand", help="brand kit applied to every row")
     run.add_argument("--policy", help="parameter policy file (default: $GLMIMAGE_POLICY or the shipped default)")
     run.add_argument("--library", help="prompt library folder (for briefs that name a template)")

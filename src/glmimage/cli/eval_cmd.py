@@ -102,7 +102,8 @@ def _check(args) -> None:
 
 
 SELF_CHECK_FIGURES = (("t2i", "word_accuracy"), ("t2i", "ned"), ("t2i", "ocr_reward"), ("t2i", "object_correct"),
-                      ("edits", "success"), ("edits", "psnr_outside"), ("edits", "ssim_outside"), ("edits", "subject_similarity"))
+                      ("edits", "success"), ("edits", "psnr_outside"), ("edits", "ssim_outside"),
+                      ("edits", "subject_similarity"))
 
 
 def run_eval(args) -> int:

@@ -29,7 +29,8 @@ def register(subparsers) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--model", help="preset or model directory (default: GLMIMAGE_MODEL or the engine default)")
     common.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: GLMIMAGE_DEVICE or auto)")
-    common.add_argument("--database-url", help="SQLAlchemy URL (default: DATABASE_URL or a SQLite file in the data dir)")
+    common.add_argument("--database-url",
+                        help="SQLAlchemy URL (default: DATABASE_URL or a SQLite file in the data dir)")
     common.add_argument("--queue", choices=["local", "rq"], help="local: worker thread in this process (default); "
                                                                  "rq: workers started with `glmimage serve worker`")
     common.add_argument("--redis-url", help="Redis for --queue rq (default: REDIS_URL or redis://127.0.0.1:6379/0)")
@@ -53,7 +54,8 @@ def register(subparsers) -> None:
     key = actions.add_parser("create-key", parents=[common], help="create an API key and print it (shown once)")
     key.add_argument("--name", required=True)
     key.add_argument("--roles", default="generate", help="comma-separated: generate, review, admin")
-    key.add_argument("--rate-limit", type=int, help="requests per minute (default: GLMIMAGE_DEFAULT_RATE_LIMIT_PER_MINUTE)")
+    key.add_argument("--rate-limit", type=int,
+                     help="requests per minute (default: GLMIMAGE_DEFAULT_RATE_LIMIT_PER_MINUTE)")
     key.add_argument("--quota", type=int, help="images this key may generate in all (default: unlimited)")
     key.set_defaults(func=run_create_key)
 

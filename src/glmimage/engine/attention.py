@@ -73,7 +73,8 @@ class GlmImageMaskedAttnProcessor:
             device = query.device
             parts = []
             if ref_len:
-                visible = reference_visible if reference_visible is not None else torch.ones(batch_size, dtype=torch.bool)
+                visible = (reference_visible if reference_visible is not None
+                           else torch.ones(batch_size, dtype=torch.bool))
                 parts.append(visible.to(device=device, dtype=torch.bool)[:, None].expand(batch_size, ref_len))
             text_mask = attention_mask if attention_mask is not None else torch.ones(batch_size, text_len)
             parts.append(text_mask.to(device=device, dtype=torch.bool))

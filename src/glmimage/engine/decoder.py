@@ -64,7 +64,8 @@ def write_reference_cache(transformer, vae, image_processor, plans: list[Plan], 
             transformer(
                 hidden_states=latent, encoder_hidden_states=empty_text, prior_token_id=prior,
                 prior_token_drop=torch.zeros_like(prior, dtype=torch.bool), timestep=torch.zeros((1,), device=device),
-                target_size=torch.tensor([pixels.shape[-2:]], device=device), crop_coords=torch.zeros((1, 2), device=device),
+                target_size=torch.tensor([pixels.shape[-2:]], device=device),
+                crop_coords=torch.zeros((1, 2), device=device),
                 kv_caches=cache,
             )
         cache.next_sample()

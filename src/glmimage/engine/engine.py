@@ -233,7 +233,8 @@ class Engine:
             raise InputError("decode needs at least one plan")
         steps, guidance, seed, num_images = self._sampling(steps, guidance, seed, num_images)
         jobs = [(plan, seed + k * num_images + i) for k, plan in enumerate(plans) for i in range(num_images)]
-        images, metadata, timings = [], [], {"planner": sum(p.planner_seconds for p in plans), "decoder": 0.0, "vae": 0.0}
+        timings = {"planner": sum(p.planner_seconds for p in plans), "decoder": 0.0, "vae": 0.0}
+        images, metadata = [], []
         with self._lock, torch_threads(self.options.num_threads):
             for group in _batches(jobs, self.max_batch):
                 imgs, kept, t_dec, t_vae = self._decode_batch(group, steps, guidance, progress, output_type, keep)

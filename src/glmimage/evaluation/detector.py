@@ -127,7 +127,8 @@ def expected_area(obj: ObjectItem) -> int:
     return int(_template(obj.cls, x1 - x0, y1 - y0).sum())
 
 
-def check_objects(image: Image.Image, objects: list[ObjectItem], cfg: DetectorConfig = DetectorConfig()) -> list[ObjectCheck]:
+def check_objects(image: Image.Image, objects: list[ObjectItem],
+                  cfg: DetectorConfig = DetectorConfig()) -> list[ObjectCheck]:
     """Score each ground-truth object against the blobs found in the image."""
     if not objects:
         return []

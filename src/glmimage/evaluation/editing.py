@@ -89,7 +89,8 @@ def score_edit(es: EditSample, image: Image.Image, ocr_config: OcrConfig | None 
         new_words = words_of([e["new"]])
         keep = set(words_of(gt_texts))
         stale = [x for x in words_of([e["old"]]) if x not in keep]
-        details.update(new_word_accuracy=word_accuracy(new_words, ocr_words), old_words_left=[x for x in stale if x in ocr_words])
+        details.update(new_word_accuracy=word_accuracy(new_words, ocr_words),
+                       old_words_left=[x for x in stale if x in ocr_words])
         inside = details["new_word_accuracy"] == 1.0 and not details["old_words_left"]
     elif es.kind in ("recolour", "add", "move"):
         colour = e["new"] if es.kind == "recolour" else e["colour"]
@@ -154,7 +155,8 @@ def summarize_edits(records: Sequence[EditRecord]) -> dict[str, Any]:
 
 
 def evaluate_edits(samples: Sequence[EditSample], render: RenderEdit, ocr_config: OcrConfig | None = None,
-                   detector: DetectorConfig | None = None, progress: bool = True) -> tuple[list[EditRecord], dict[str, Any]]:
+                   detector: DetectorConfig | None = None,
+                   progress: bool = True) -> tuple[list[EditRecord], dict[str, Any]]:
     records = []
     for es in tqdm(samples, desc="eval edits", disable=not progress, unit="img"):
         t0 = time.perf_counter()

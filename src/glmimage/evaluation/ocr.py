@@ -85,7 +85,8 @@ def read_text(image: Image.Image, config: OcrConfig = OcrConfig()) -> list[OcrLi
     """Every text line the OCR finds, top to bottom."""
     img = image.convert("RGB")
     if config.upscale != 1.0:
-        img = img.resize((round(img.width * config.upscale), round(img.height * config.upscale)), Image.Resampling.BICUBIC)
+        size = (round(img.width * config.upscale), round(img.height * config.upscale))
+        img = img.resize(size, Image.Resampling.BICUBIC)
     out = get_engine(config.threads, config.detector_side)(np.asarray(img))
     if out.txts is None or out.boxes is None:
         return []

@@ -29,7 +29,8 @@ def _fmt(v: Any) -> str:
 
 T2I_COLUMNS = ("samples", "word_accuracy", "ned", "ocr_reward", "object_present", "object_colour_ok",
                "object_position_ok", "object_correct")
-EDIT_COLUMNS = ("samples", "success", "inside_ok", "psnr_outside", "ssim_outside", "subject_similarity", "word_accuracy")
+EDIT_COLUMNS = ("samples", "success", "inside_ok", "psnr_outside", "ssim_outside", "subject_similarity",
+                "word_accuracy")
 
 
 def _table(rows: dict[str, dict[str, Any]], columns: Sequence[str]) -> list[str]:
@@ -88,7 +89,8 @@ def t2i_grid(records: Sequence[T2IRecord], columns: int = 2, side: int = 256, pa
             (f"{r.key}", INK),
             (f"PROMPT: {r.prompt[:260]}", INK),
             (f"OCR: {' | '.join(o.text for o in r.ocr) or '(nothing)'}", INK),
-            (f"words {r.text.word_accuracy:.2f}  NED {r.text.ned:.2f}: {words}", GOOD if r.text.word_accuracy == 1 else BAD),
+            (f"words {r.text.word_accuracy:.2f}  NED {r.text.ned:.2f}: {words}",
+             GOOD if r.text.word_accuracy == 1 else BAD),
             (f"objects: {objs}", GOOD if all(o.correct for o in r.objects) else BAD),
         ]
         _write_lines(draw, x + side + 10, y + 6, lines, 44, y + tile_h - 4)

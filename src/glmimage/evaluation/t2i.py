@@ -56,7 +56,8 @@ class T2IRecord:
 def _fit(image: Image.Image, sample: Sample) -> Image.Image:
     """Outputs are scored at the requested size (a model may return another size, e.g. a shuffled pair)."""
     image = image.convert("RGB")
-    return image if image.size == (sample.width, sample.height) else image.resize((sample.width, sample.height), Image.Resampling.BICUBIC)
+    size = (sample.width, sample.height)
+    return image if image.size == size else image.resize(size, Image.Resampling.BICUBIC)
 
 
 def score_t2i(sample: Sample, image: Image.Image, ocr_config: OcrConfig | None = None,
@@ -106,7 +107,8 @@ def summarize_t2i(records: Sequence[T2IRecord]) -> dict[str, Any]:
 
 
 def evaluate_t2i(samples: Sequence[Sample], render: Render, ocr_config: OcrConfig | None = None,
-                 detector: DetectorConfig | None = None, progress: bool = True) -> tuple[list[T2IRecord], dict[str, Any]]:
+                 detector: DetectorConfig | None = None,
+                 progress: bool = True) -> tuple[list[T2IRecord], dict[str, Any]]:
     """Render every sample, score it, and summarise."""
     records = []
     for sample in tqdm(samples, desc="eval t2i", disable=not progress, unit="img"):

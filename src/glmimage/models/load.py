@@ -53,7 +53,8 @@ def load_component(path: Path, name: str, dtype: torch.dtype) -> torch.nn.Module
     try:
         return classes[name].from_pretrained(path / name, dtype=dtype).eval()
     except Exception as exc:
-        raise ModelLoadError(f"could not load {path / name}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}") from exc
+        first_line = str(exc).splitlines()[0][:300]
+        raise ModelLoadError(f"could not load {path / name}: {type(exc).__name__}: {first_line}") from exc
 
 
 def shipped_weights(name: str) -> Path | None:
@@ -81,7 +82,8 @@ def edit_keep_from_meta(meta: dict) -> dict | None:
 
 def _limits_from_dir(meta: dict, pipe: GlmImagePipeline) -> tuple[SizeLimits, int, float]:
     if meta:
-        return SizeLimits(**meta["limits"]), int(meta.get("default_steps", 50)), float(meta.get("default_guidance", 1.5))
+        limits = SizeLimits(**meta["limits"])
+        return limits, int(meta.get("default_steps", 50)), float(meta.get("default_guidance", 1.5))
     # An official-layout directory without our metadata: the processor's pixel bounds give the side limits
     # (zai-org/GLM-Image: 512^2..2048^2 pixels -> sides 512..2048), sampling defaults from the model card.
     size = pipe.processor.image_processor.size

@@ -45,7 +45,8 @@ class PlannerConfig:
         # transformers' GlmImageTextRotaryEmbedding splits the rotated half of each head into (t, h, w) sections.
         rotated = int(head_dim * self.partial_rotary_factor) // 2
         if sum(self.mrope_section) != rotated:
-            raise ValueError(f"mrope_section {self.mrope_section} must sum to head_dim*partial_rotary_factor/2 = {rotated}")
+            raise ValueError(f"mrope_section {self.mrope_section} must sum to "
+                             f"head_dim*partial_rotary_factor/2 = {rotated}")
         if self.vision_hidden_size % self.vision_heads:
             raise ValueError("vision_hidden_size must be divisible by vision_heads")
 

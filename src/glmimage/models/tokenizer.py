@@ -26,7 +26,8 @@ CHAT_TEMPLATE = (
     "{%- for message in messages -%}"
     "{%- if message['content'] is string -%}{{ message['content'] }}"
     "{%- else -%}{%- for item in message['content'] -%}"
-    "{%- if item['type'] == 'image' -%}" + IMAGE_START + IMAGE_TOKEN + IMAGE_END + "{%- elif item['type'] == 'text' -%}{{ item['text'] }}{%- endif -%}"
+    "{%- if item['type'] == 'image' -%}" + IMAGE_START + IMAGE_TOKEN + IMAGE_END
+    + "{%- elif item['type'] == 'text' -%}{{ item['text'] }}{%- endif -%}"
     "{%- endfor -%}{%- endif -%}"
     "{%- endfor -%}"
 )

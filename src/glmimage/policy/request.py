@@ -34,7 +34,8 @@ class GenerationRequest:
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
                 raise InputError(f"{name} must be an integer, got {value!r}")
-        if self.guidance is not None and (isinstance(self.guidance, bool) or not isinstance(self.guidance, (int, float))):
+        guidance = self.guidance
+        if guidance is not None and (isinstance(guidance, bool) or not isinstance(guidance, (int, float))):
             raise InputError(f"guidance must be a number, got {self.guidance!r}")
 
     def with_params(self, **params) -> GenerationRequest:

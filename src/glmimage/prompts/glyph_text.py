@@ -96,7 +96,8 @@ def fit_warnings(texts: list[str], width: int, height: int, fit: GlyphFit = Glyp
         longest = max(text.split(), key=len, default="")
         if len(longest) * glyph_w > width:
             warnings.append(FitWarning(text, (
-                f"the word {longest!r} ({len(longest)} characters) needs at least {math.ceil(len(longest) * glyph_w)} px "
+                f"the word {longest!r} ({len(longest)} characters) needs at least "
+                f"{math.ceil(len(longest) * glyph_w)} px "
                 f"at the smallest legible glyph ({fit.min_glyph_height} px), wider than the {width} px image"
             )))
     chars = sum(len(t.replace(" ", "")) for t in texts)

@@ -123,7 +123,8 @@ class RuleBasedPlanner:
             if re.search(rf"(?<!\w){re.escape(name)}(?!\w)", unquoted, flags=re.IGNORECASE):
                 palette.append(NAMED_COLORS[name])
                 unquoted = re.sub(rf"(?<!\w){re.escape(name)}(?!\w)", " " * len(name), unquoted, flags=re.IGNORECASE)
-        style = ", ".join(w for w in _STYLE_WORDS if re.search(rf"(?<![\w-]){re.escape(w)}(?![\w-])", unquoted, re.IGNORECASE))
+        style = ", ".join(w for w in _STYLE_WORDS
+                          if re.search(rf"(?<![\w-]){re.escape(w)}(?![\w-])", unquoted, re.IGNORECASE))
 
         slots = _SLOTS[role]
         layout = tuple(Region(position=slots[min(i, len(slots) - 1)][0], content=slots[min(i, len(slots) - 1)][1],
