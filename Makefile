@@ -7,7 +7,7 @@ OUT ?= outputs/demo.png
 # Passed through the environment so any quotes in the prompt reach glmimage intact.
 export PROMPT OUT
 
-.PHONY: setup demo test lint chromium
+.PHONY: setup demo test test-fast lint chromium
 
 setup: $(VENV)/.installed
 
@@ -31,6 +31,11 @@ test: setup chromium
 chromium:
 	@test -n "$$GLMIMAGE_TEST_CHROMIUM" || command -v chromium >/dev/null 2>&1 || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+# The inner loop's tier (about a minute): no service or browser tests (tests/service), no training runs
+# (tests/training), nothing marked slow (compiling, the bench, `make demo`). `make test` runs everything.
+test-fast: setup
+	$(PY) -m pytest -q -n 2 --dist loadfile -m "not slow" --ignore=tests/service --ignore=tests/training
 
 lint: setup
 	$(VENV)/bin/ruff check src tests

@@ -4,12 +4,15 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from glmimage.defaults import DEFAULT_MODEL
 from glmimage.io import read_png_metadata
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow  # installs if needed, then generates with the shipped model in a fresh process
 def test_make_demo_writes_a_png_with_its_metadata(tmp_path):
     out = tmp_path / "demo.png"
     prompt = 'A banner "GRAND OPENING" and \'today\''

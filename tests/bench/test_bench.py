@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from glmimage.bench.compare import BenchConfig, markdown, planner_decode_calls, run_bench
@@ -5,6 +6,7 @@ from glmimage.bench.measure import StageTimer, count_flops, linear_calls, linear
 from glmimage.engine.planner import target_grids
 
 
+@pytest.mark.slow  # both engines, compiled too, at two batch sizes
 def test_bench_runs_both_engines_and_checks_agreement(tiny_dir, tmp_path):
     cfg = BenchConfig(model=str(tiny_dir), width=128, height=128, steps=2, batch_sizes=(1, 2), repeats=1,
                       approximations={"half-steps": {"steps_factor": 0.5}}, quality_samples=2,

@@ -10,6 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
+# Compiling costs tens of seconds per shape: left out of `make test-fast`, run by `make test`.
+pytestmark = pytest.mark.slow
+
 TOL = 1e-5
 
 
