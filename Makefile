@@ -39,3 +39,4 @@ test-fast: setup
 
 lint: setup
 	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/mypy

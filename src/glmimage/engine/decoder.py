@@ -8,6 +8,8 @@ their padded glyph tokens) give each image exactly what it would get alone.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from diffusers import FlowMatchEulerDiscreteScheduler
@@ -127,7 +129,7 @@ def denoise(
         drop = torch.zeros_like(prior, dtype=torch.bool)
         if drop_plan:
             drop[-batch:] = True  # the unguided rows drop the plan, as in the reference
-        kwargs = {"encoder_hidden_states": text, "prior_token_id": prior, "prior_token_drop": drop,
+        kwargs: dict[str, Any] = {"encoder_hidden_states": text, "prior_token_id": prior, "prior_token_drop": drop,
                   "target_size": target_size.expand(rows, 2),
                   "crop_coords": torch.zeros((rows, 2), dtype=dtype, device=device),
                   "attention_mask": None if bool(text_mask.all()) else text_mask}

@@ -115,7 +115,9 @@ class Engine:
         if not self.model.sequential:
             yield tuple(getattr(self.pipe, name) for name in names)
             return
-        modules = tuple(self._prepare(n, load_component(self.model.path, n, self.model.dtype)) for n in names)
+        path = self.model.path
+        assert path is not None  # sequential models are always loaded from a directory
+        modules = tuple(self._prepare(n, load_component(path, n, self.model.dtype)) for n in names)
         try:
             yield modules
         finally:
@@ -185,7 +187,7 @@ class Engine:
         if copy_bias is not None:
             if not isinstance(copy_bias, (int, float)) or not 0 <= copy_bias <= MAX_COPY_BIAS:
                 raise InputError(f"copy_bias must be a number in 0..{MAX_COPY_BIAS}, got {copy_bias!r}")
-            if refs:
+            if sampling is not None:  # an edit (refs)
                 sampling["copy_bias"] = float(copy_bias)
         if refs and (width is None and height is None):
             width, height = snap_size(refs[0].width, refs[0].height, self.limits)

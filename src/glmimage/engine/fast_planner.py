@@ -25,6 +25,7 @@ Measurements: docs/experiments/speed.md.
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 import torch
 from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
@@ -98,7 +99,7 @@ class CompiledDecodeStep:
 
             # apply_gumbel_max_trick would rewrite argmax(p / q) as argmax(logits - log q): equal in exact arithmetic,
             # not in floats, so it is off
-            options = {"cpp_wrapper": True, "fallback_random": True, "apply_gumbel_max_trick": False}
+            options: dict[str, Any] = {"cpp_wrapper": True, "fallback_random": True, "apply_gumbel_max_trick": False}
             compiled = torch.compile(step_and_draw, dynamic=False, options=options)
             self._sampling_steps[key] = compiled
         return self._sampling_steps[key]
@@ -241,6 +242,7 @@ def sample_tokens(planner, inputs: dict, num_new: int, processors: LogitsProcess
     split = split_processors(processors) if compiled is not None and generators is None else None
     with contextlib.ExitStack() as after_first_call:  # holds `unguarded()` from a plan's second compiled call on
         if split is not None:  # the first token from the prefill's logits as below, every later one inside the graph
+            assert compiled is not None and positions is not None  # split is only set for a compiled step
             step_and_draw, ticks = compiled.sampling_step(split[0]), split[1]
             scores = processors(input_ids, logits.to(copy=True, dtype=torch.float32))
             tokens = [_draw(torch.softmax(scores, dim=-1), None)]
@@ -257,7 +259,7 @@ def sample_tokens(planner, inputs: dict, num_new: int, processors: LogitsProcess
             input_ids = torch.cat([input_ids, next_token], dim=-1)
             if i == num_new - 1:
                 break  # the last token needs no forward
-            if compiled is not None:
+            if compiled is not None and positions is not None:  # positions are set exactly when compiled is
                 logits = compiled(next_token, positions[i], cache)
                 if i == 0:
                     after_first_call.enter_context(unguarded())

@@ -27,7 +27,7 @@ class CodesOnlyLogitsProcessor(LogitsProcessor):
     def __init__(self, codebook_size: int):
         self.codebook_size = codebook_size
 
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         if scores.shape[-1] > self.codebook_size:
             scores = scores.clone()
             scores[:, self.codebook_size :] = float("-inf")
@@ -42,7 +42,7 @@ class ReferenceCopyLogitsProcessor(LogitsProcessor):
     def __init__(self, codes: torch.Tensor, prompt_len: int, bias: float):
         self.codes, self.prompt_len, self.bias = codes, prompt_len, bias
 
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         cell = input_ids.shape[-1] - self.prompt_len
         if cell >= self.codes.numel():
             return scores
@@ -59,7 +59,7 @@ class ProgressLogitsProcessor(LogitsProcessor):
     def __init__(self, bar: tqdm):
         self.bar = bar
 
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         self.bar.update(1)
         return scores
 
@@ -112,7 +112,7 @@ def make_plan(planner, processor, prompt: str, width: int, height: int, seed: in
 
     (h, w), (ph, pw) = target_grids(height, width)
     ref_tokens, ref_grids = [], []
-    if not is_t2i:
+    if references:  # not is_t2i
         source_grids = inputs["image_grid_thw"][: len(references)]
         ref_tokens = reference_tokens(planner, inputs["pixel_values"], source_grids)
         ref_grids = [(int(g[1]), int(g[2])) for g in source_grids]
