@@ -1,11 +1,12 @@
-"""Service fixtures: the real tiny engine (random weights, built in memory), apps on fresh SQLite files, keys."""
+"""Service fixtures: the real tiny engine (random weights, built in memory), apps on fresh SQLite files, keys, and
+`database_url`: every test that asks for it runs twice, on SQLite and on a fresh PostgreSQL database."""
 
 from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.service.service_helpers import auth
+from tests.service.service_helpers import auth, fresh_postgres_database
 
 
 @pytest.fixture(scope="session")
@@ -13,6 +14,15 @@ def engine():
     from glmimage.engine import Engine
 
     return Engine.from_pretrained("tiny")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """A new, empty database on each back end (SQLite ignores row locks, so job-state code must meet both)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'backend.db'}"
+    else:
+        yield from fresh_postgres_database()
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""The job store on a real SQLite database: batching rules, ownership, cancel, crash recovery, quota refunds."""
+"""The job store on real SQLite and PostgreSQL databases: batching rules, ownership, cancel, crash recovery, quota
+refunds. SQLite ignores row locks (FOR UPDATE), so every test runs on both back ends."""
 
 from datetime import timedelta
 
@@ -11,8 +12,9 @@ from glmimage.service.tables import ApiKey, Generation, utcnow
 
 
 @pytest.fixture
-def db(tmp_path):
-    database = Database(f"sqlite:///{tmp_path / 'jobs.db'}")
+def db(database_url):
+    """On SQLite and on PostgreSQL (`database_url` is parametrized over both)."""
+    database = Database(database_url)
     database.migrate()
     yield database
     database.dispose()
@@ -75,6 +77,20 @@ def test_only_the_owner_finishes_a_job(db, key_id):
         assert not jobs.mark_succeeded(session, gen, "w2", seed=1, timings={})
         assert jobs.mark_succeeded(session, gen, "w1", seed=1, timings={"planner": 0.1})
     assert status(db, gen_id).status == "succeeded" and status(db, gen_id).seed == 1
+
+
+def test_a_failed_job_is_closed_once_and_refunded(db, key_id):
+    gen_id = add(db, key_id)
+    assert claim(db, "w1") == [gen_id]
+    with db.session() as session:
+        assert not jobs.mark_failed(session, gen_id, "engine_error", "boom", worker_id="w2")  # not w2's job
+        assert jobs.mark_failed(session, gen_id, "engine_error", "boom", worker_id="w1")
+    failed = status(db, gen_id)
+    assert (failed.status, failed.error_code, failed.error) == ("failed", "engine_error", "boom")
+    assert failed.finished_at is not None and used(db, key_id) == 0
+    with db.session() as session:  # closed once: closing again changes nothing and refunds nothing
+        assert not jobs.mark_failed(session, gen_id, "engine_error", "again", worker_id="w1")
+    assert status(db, gen_id).error == "boom" and used(db, key_id) == 0
 
 
 def test_cancel_queued_and_running_refunds(db, key_id):

@@ -1,6 +1,5 @@
 """Alembic migrations against SQLite and a real PostgreSQL server: head equals the models, and down/up works."""
 
-import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -8,15 +7,8 @@ from sqlalchemy import inspect
 
 from glmimage.service.db import Database, alembic_config
 from glmimage.service.tables import Base
-from tests.service.service_helpers import fresh_postgres_database
 
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'm.db'}"
-    else:
-        yield from fresh_postgres_database()
+# `database_url` (tests/service/conftest.py): each test runs on SQLite and on PostgreSQL.
 
 
 def test_head_matches_models_and_downgrade_roundtrips(database_url):

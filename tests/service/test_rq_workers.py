@@ -69,7 +69,7 @@ def test_workers_share_jobs_and_lost_messages_are_resent(rq_setup, tmp_path):
     client, queue, start_worker = rq_setup
     services = client.app.state.services
     headers = {"Authorization": f"Bearer {services.bootstrap_key}"}
-    assert client.get("/readyz").json()["checks"] == {"database": "ok", "model": "ok", "queue": "ok"}
+    assert client.get("/readyz").json()["checks"] == {"database": "ok", "model": "ok", "queue": "ok", "sweeper": "ok"}
 
     # Jobs queued while no worker runs, then Redis loses their messages: the database still has them.
     early = [client.post("/v1/jobs", json={"prompt": f"early {i}", **FAST}, headers=headers).json()["id"]

@@ -209,8 +209,12 @@ def settle_canceled(session: Session, gen_id: str, worker_id: str) -> bool:
 
 
 def _finish_unsuccessfully(session: Session, conditions: list, status: str, code: str, reason: str) -> bool:
-    gen = session.scalar(select(Generation).where(*conditions).with_for_update())
-    if gen is None:
+    # Lock the generation row only, and read just what the refund needs: the joined eager load of `prompt` is an
+    # outer join, and PostgreSQL refuses FOR UPDATE on the nullable side of one (SQLite ignores FOR UPDATE).
+    row = session.execute(
+        select(Generation.api_key_id, Generation.num_images).where(*conditions).with_for_update(of=Generation)
+    ).first()
+    if row is None:
         return False
     result = session.execute(
         update(Generation).where(*conditions)
@@ -218,7 +222,7 @@ def _finish_unsuccessfully(session: Session, conditions: list, status: str, code
     )
     if result.rowcount != 1:
         return False
-    refund_quota(session, gen.api_key_id, gen.num_images)
+    refund_quota(session, row.api_key_id, row.num_images)
     return True
 
 
@@ -240,34 +244,49 @@ def request_cancel(session: Session, gen: Generation) -> Generation:
 class Recovery:
     requeued: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)  # job id -> why it could not be recovered this time
 
 
 def recover_stale(session: Session, stale_before: datetime, max_attempts: int) -> Recovery:
     """Running jobs whose worker stopped heart-beating before `stale_before` (a crash, a restart): back to the
-    queue while they have attempts left, else failed with the reason. Commits."""
+    queue while they have attempts left, else failed with the reason. Each job in its own savepoint: one that
+    cannot be recovered is reported in `errors` and left for the next sweep, and the others still are. Commits."""
     recovery = Recovery()
     stale = session.scalars(
         select(Generation).where(Generation.status == RUNNING, Generation.heartbeat_at < stale_before)
     ).all()
     for gen in stale:
-        lost = f"worker {gen.worker_id} stopped while running attempt {gen.attempts} of {max_attempts}"
-        if gen.cancel_requested:
-            _finish_unsuccessfully(session, [Generation.id == gen.id, Generation.status == RUNNING], CANCELED,
-                                   "canceled", "canceled by the client; its worker stopped")
-            recovery.failed.append(gen.id)
-        elif gen.attempts < max_attempts:
-            result = session.execute(
-                update(Generation).where(Generation.id == gen.id, Generation.status == RUNNING,
-                                         Generation.heartbeat_at < stale_before)
-                .values(status=QUEUED, worker_id=None, batch_id=None, error=f"retrying: {lost}")
-            )
-            if result.rowcount == 1:
-                recovery.requeued.append(gen.id)
-        elif _finish_unsuccessfully(session, [Generation.id == gen.id, Generation.status == RUNNING],
-                                    FAILED, "worker_lost", f"gave up: {lost}"):
-            recovery.failed.append(gen.id)
+        gen_id = gen.id
+        try:
+            with session.begin_nested():
+                outcome = _recover_one(session, gen, stale_before, max_attempts)
+        except Exception as exc:  # noqa: BLE001 - reported to the caller, which logs it and tells /readyz
+            recovery.errors[gen_id] = f"{type(exc).__name__}: {exc}"
+            continue
+        if outcome is not None:
+            getattr(recovery, outcome).append(gen_id)
     session.commit()
     return recovery
+
+
+def _recover_one(session: Session, gen: Generation, stale_before: datetime, max_attempts: int) -> str | None:
+    """"requeued", "failed" (given up or canceled) or None (someone else changed the job meanwhile)."""
+    gen_id, worker, attempts, cancel = gen.id, gen.worker_id, gen.attempts, gen.cancel_requested
+    lost = f"worker {worker} stopped while running attempt {attempts} of {max_attempts}"
+    if cancel:
+        closed = _finish_unsuccessfully(session, [Generation.id == gen_id, Generation.status == RUNNING], CANCELED,
+                                        "canceled", "canceled by the client; its worker stopped")
+        return "failed" if closed else None
+    if attempts < max_attempts:
+        result = session.execute(
+            update(Generation).where(Generation.id == gen_id, Generation.status == RUNNING,
+                                     Generation.heartbeat_at < stale_before)
+            .values(status=QUEUED, worker_id=None, batch_id=None, error=f"retrying: {lost}")
+        )
+        return "requeued" if result.rowcount == 1 else None
+    closed = _finish_unsuccessfully(session, [Generation.id == gen_id, Generation.status == RUNNING],
+                                    FAILED, "worker_lost", f"gave up: {lost}")
+    return "failed" if closed else None
 
 
 def queued_ids(session: Session) -> list[str]:

@@ -6,12 +6,13 @@ arq's asyncio model (our work is one blocking engine call) and a Ray cluster all
 
 The database stays the source of truth: a message only says "job X is queued". Whoever receives it claims X
 (and compatible queued jobs) with a conditional UPDATE, so duplicates and lost messages are harmless; the API
-process re-sends queued jobs when Redis has none, and recovers jobs whose worker stopped heart-beating.
+process re-sends queued jobs whose message is not in Redis, and recovers jobs whose worker stopped heart-beating.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 
 from redis import Redis
 from redis.exceptions import RedisError
@@ -33,10 +34,16 @@ class RqDispatcher:
 
     def dispatch(self, job_id: str) -> None:
         # No RQ timeout (-1): liveness is the heartbeat's business; results live in the database, not Redis.
-        self.queue.enqueue(run_job, job_id, job_timeout=-1, result_ttl=0, failure_ttl=7 * 24 * 3600)
+        # The RQ job id starts with the generation's id, so `pending_ids` can tell which jobs have a message.
+        self.queue.enqueue(run_job, job_id, job_id=f"{job_id}-{uuid.uuid4().hex[:8]}", job_timeout=-1,
+                           result_ttl=0, failure_ttl=7 * 24 * 3600)
 
     def pending(self) -> int:
         return self.queue.count
+
+    def pending_ids(self) -> set[str]:
+        """The generations that have a message waiting in the queue."""
+        return {rq_id.split("-", 1)[0] for rq_id in self.queue.get_job_ids()}
 
     def ping(self) -> bool:
         try:

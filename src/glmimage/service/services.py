@@ -134,6 +134,7 @@ class Services:
         self.queue = None  # rq_queue.RqDispatcher in rq mode
         self._sweeper_stop = threading.Event()
         self._sweeper: threading.Thread | None = None
+        self.sweep_error: str | None = None  # what the last sweep could not do (rq mode); None = it all worked
         self.bootstrap_key: str | None = None
 
     # -- life cycle -------------------------------------------------------------------------------------------
@@ -207,33 +208,57 @@ class Services:
                 return None
             return load_generation(session, job_id)
 
-    def _recover(self, stale_before) -> None:
+    def _recover(self, stale_before) -> job_store.Recovery:
         with self.db.sessions() as session:
             recovery = job_store.recover_stale(session, stale_before, self.settings.max_attempts)
         if recovery.requeued or recovery.failed:
             log.warning("recovered interrupted jobs", extra={"requeued": recovery.requeued,
                                                               "failed": recovery.failed})
+        if recovery.errors:
+            log.error("could not recover %d interrupted jobs; next try at the next sweep", len(recovery.errors),
+                      extra={"errors": recovery.errors})
         if self.queue is not None:
             for job_id in recovery.requeued:
                 self.queue.dispatch(job_id)
+        return recovery
 
     def _redispatch_queued(self) -> None:
-        """Queued jobs whose messages Redis may have lost (restart, flush): send them again. A duplicate
-        message is harmless: only one worker can claim a queued row."""
+        """Queued jobs whose messages Redis lost (restart, flush, eviction): send them again. A duplicate
+        message (one a worker took but has not claimed yet) is harmless: only one worker can claim a queued row."""
         with self.db.sessions() as session:
             ids = job_store.queued_ids(session)
-        if ids and self.queue.pending() == 0:
-            log.info("re-dispatching %d queued jobs", len(ids))
-            for job_id in ids:
+        if not ids:
+            return
+        pending = self.queue.pending_ids()
+        missing = [job_id for job_id in ids if job_id not in pending]
+        if missing:
+            log.info("re-dispatching %d queued jobs", len(missing))
+            for job_id in missing:
                 self.queue.dispatch(job_id)
 
     def _sweep(self) -> None:
         while not self._sweeper_stop.wait(self.settings.sweep_interval_s):
-            try:
-                self._recover(stale_before=utcnow() - timedelta(seconds=self.settings.job_lease_s))
-                self._redispatch_queued()
-            except Exception:
-                log.exception("sweep failed")
+            self.sweep_once()
+
+    def sweep_once(self) -> None:
+        """rq mode, every sweep_interval_s: recover jobs whose worker stopped, re-send queued jobs whose messages
+        Redis may have lost. Each step runs even if the other fails; a failure shows in `/readyz` (`sweeper`)
+        until a sweep succeeds again."""
+        problems = []
+        try:
+            recovery = self._recover(stale_before=utcnow() - timedelta(seconds=self.settings.job_lease_s))
+            if recovery.errors:
+                job_id, reason = next(iter(recovery.errors.items()))
+                problems.append(f"{len(recovery.errors)} job(s) could not be recovered (job {job_id}: {reason})")
+        except Exception as exc:
+            log.exception("sweep: recovering stale jobs failed")
+            problems.append(f"recovering stale jobs failed: {type(exc).__name__}: {exc}")
+        try:
+            self._redispatch_queued()
+        except Exception as exc:
+            log.exception("sweep: re-sending queued jobs failed")
+            problems.append(f"re-sending queued jobs failed: {type(exc).__name__}: {exc}")
+        self.sweep_error = "; ".join(problems) or None
 
     def _queue_counts(self) -> dict[str, int]:
         with self.db.sessions() as session:

@@ -22,7 +22,7 @@ def healthz() -> Health:
 
 @router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
 def readyz(services: ServicesDep):
-    """Readiness: database reachable, model loaded, queue reachable (rq mode)."""
+    """Readiness: database reachable, model loaded; in rq mode also the queue reachable and the last sweep done."""
     checks = {}
     try:
         services.db.ping()
@@ -33,6 +33,8 @@ def readyz(services: ServicesDep):
     checks["model"] = "ok" if slot.ready else (f"error: {slot.error}" if slot.error else "loading")
     if services.queue is not None:
         checks["queue"] = "ok" if services.queue.ping() else "error: redis unreachable"
+        # The sweep recovers jobs of dead workers and re-sends lost messages: while it fails, jobs can get stuck.
+        checks["sweeper"] = "ok" if services.sweep_error is None else f"error: {services.sweep_error}"
     ok = all(v == "ok" for v in checks.values())
     body = Health(status="ok" if ok else "unavailable", checks=checks)
     return body if ok else JSONResponse(body.model_dump(), status_code=503)
