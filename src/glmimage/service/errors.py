@@ -54,9 +54,16 @@ ERROR_RESPONSES: dict[int | str, dict] = {
 }
 
 
+def _sendable(text: str | None) -> str | None:
+    """`text` with anything UTF-8 cannot encode (a lone surrogate from the request, echoed in a field name)
+    escaped, so the error itself can always be sent."""
+    return None if text is None else text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def error_response(status: int, message: str, code: str | None, param: str | None = None,
                    headers: dict[str, str] | None = None) -> JSONResponse:
-    body = {"error": {"message": message, "type": _TYPES.get(status, "server_error"), "code": code, "param": param}}
+    body = {"error": {"message": _sendable(message), "type": _TYPES.get(status, "server_error"), "code": code,
+                      "param": _sendable(param)}}
     return JSONResponse(body, status_code=status, headers=headers)
 
 

@@ -1,11 +1,13 @@
 """One pure-ASGI middleware for every HTTP request: a request id, a cap on the body size (413 before the app
-reads too much), Prometheus counters and latency by route template, and one JSON log line."""
+reads too much), a NUL character anywhere in the path or query refused (400), Prometheus counters and latency by
+route template, and one JSON log line."""
 
 from __future__ import annotations
 
 import logging
 import time
 import uuid
+from urllib.parse import parse_qsl
 
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -20,6 +22,20 @@ class BodyTooLarge(StarletteHTTPException):
 
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"request body over the limit of {limit} bytes")
+
+
+def url_problem(scope) -> tuple[str, str] | None:
+    """(param, message) when the decoded path or a query parameter holds a NUL character (`%00`): PostgreSQL
+    refuses it in text and SQLite's LIKE stops at it, so no route could give it a meaning."""
+    if "\x00" in scope["path"]:
+        return "path", "the path contains a NUL character (%00), which text may not contain"
+    query = scope.get("query_string", b"").decode("latin-1")
+    if "%00" in query or "\x00" in query:
+        for name, value in parse_qsl(query, keep_blank_values=True):
+            if "\x00" in name or "\x00" in value:
+                shown = name.replace("\x00", "%00")
+                return shown, f"query parameter {shown!r} contains a NUL character (%00), which text may not contain"
+    return None
 
 
 class RequestMiddleware:
@@ -58,6 +74,12 @@ class RequestMiddleware:
         try:
             if declared > self.max_body:
                 raise BodyTooLarge(self.max_body)
+            if (problem := url_problem(scope)) is not None:
+                param, message = problem
+                await error_response(400, message, "invalid_value", param,
+                                     headers={"x-request-id": request_id})(scope, receive, send)
+                status["code"] = 400
+                return
             await self.app(scope, limited_receive, tagged_send)
         except BodyTooLarge:
             if status["started"]:

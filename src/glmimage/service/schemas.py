@@ -7,7 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from glmimage.defaults import MAX_COPY_BIAS
 
@@ -15,6 +16,36 @@ SEED_MAX = 2**63 - 1
 ID_MAX = 2**62  # integer ids and counters stay inside a signed 64-bit column on every back end
 # The database keeps naive UTC; responses say so (RFC 3339 with an offset).
 Timestamp = Annotated[datetime, AfterValidator(lambda d: d if d.tzinfo else d.replace(tzinfo=UTC))]
+
+
+def text_problem(text: str) -> str | None:
+    """Why `text` cannot be stored and served, or None. A NUL character: PostgreSQL text refuses it and SQLite's
+    LIKE stops at it. A lone UTF-16 surrogate (JSON's "\\ud800" without its pair): no UTF-8 encoding exists for it,
+    so it could be neither hashed, stored nor sent back."""
+    if "\x00" in text:
+        return "contains a NUL character (U+0000), which text may not contain"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return (f"contains a lone UTF-16 surrogate (U+{ord(text[exc.start]):04X}), which is not valid Unicode; "
+                "a character outside the BMP is sent as a surrogate pair")
+    return None
+
+
+def _valid_text(text):
+    """Before pydantic's own str checks (whose message for a surrogate says less)."""
+    if not isinstance(text, str):
+        return text
+    problem = text_problem(text)
+    if problem is not None:
+        raise PydanticCustomError("invalid_text", problem)
+    return text
+
+
+# Every string a request brings: refused with a 400 naming the field, instead of failing in the database.
+Text = Annotated[str, BeforeValidator(_valid_text)]
+# A template value (checked before the union, so an error names the variable rather than a union member).
+TemplateValue = Annotated[str | int | float, BeforeValidator(_valid_text)]
 
 
 class _Strict(BaseModel):
@@ -27,13 +58,13 @@ class GenerationParams(_Strict):
     limits), an aspect preset ("poster", "slide", "square", ...) or "auto" (the model default, or the
     reference's size for edits)."""
 
-    prompt: str | None = Field(None, description="What to draw; quoted text is rendered. Optional with `template`.")
-    template: str | None = Field(None, description='A registry template, "name" or "name@version".')
-    variables: dict[str, str | int | float] | None = Field(None, description="Values for the template.")
-    brand_kit: str | None = Field(None, description="Name of a registry brand kit to apply.")
-    model: str | None = Field(None, description="Must name the served model if given.")
+    prompt: Text | None = Field(None, description="What to draw; quoted text is rendered. Optional with `template`.")
+    template: Text | None = Field(None, description='A registry template, "name" or "name@version".')
+    variables: dict[Text, TemplateValue] | None = Field(None, description="Values for the template.")
+    brand_kit: Text | None = Field(None, description="Name of a registry brand kit to apply.")
+    model: Text | None = Field(None, description="Must name the served model if given.")
     n: int = Field(1, ge=1, description="Number of images (`num_images`).")
-    size: str = Field("auto", max_length=32)
+    size: Text = Field("auto", max_length=32)
     response_format: Literal["b64_json", "url"] = "b64_json"
     steps: int | None = Field(None, ge=1, description="Denoising steps; default: the model's.")
     guidance: float | None = Field(None, ge=0.0, le=20.0, description="Classifier-free guidance scale.")
@@ -43,11 +74,11 @@ class GenerationParams(_Strict):
         "of the source and makes fewer changes); default: the model's setting."))
     keep: bool | None = Field(None, description=(
         "Edits only: keep the reference wherever the plan leaves its codes unchanged; default: the model's setting."))
-    use_case: str = Field("default", max_length=50, description="Governance use case (review policy).")
+    use_case: Text = Field("default", max_length=50, description="Governance use case (review policy).")
     # Accepted for OpenAI compatibility and ignored: GLM-Image has no quality tiers or style presets.
-    quality: str | None = Field(None, max_length=20)
-    style: str | None = Field(None, max_length=20)
-    user: str | None = Field(None, max_length=200)
+    quality: Text | None = Field(None, max_length=20)
+    style: Text | None = Field(None, max_length=20)
+    user: Text | None = Field(None, max_length=200)
     output_format: Literal["png"] | None = None
 
     @model_validator(mode="after")
@@ -65,20 +96,20 @@ class RerunRequest(_Strict):
 class EditOutputRequest(_Strict):
     """Edit a registry output: it becomes the reference image."""
 
-    prompt: str = Field(min_length=1)
-    size: str = Field("auto", max_length=32)
+    prompt: Text = Field(min_length=1)
+    size: Text = Field("auto", max_length=32)
     n: int = Field(1, ge=1)
     steps: int | None = Field(None, ge=1)
     guidance: float | None = Field(None, ge=0.0, le=20.0)
     seed: int | None = Field(None, ge=0, le=SEED_MAX)
     copy_bias: float | None = Field(None, ge=0.0, le=MAX_COPY_BIAS)
     keep: bool | None = None
-    use_case: str = Field("default", max_length=50)
+    use_case: Text = Field("default", max_length=50)
 
 
 class ReviewRequest(_Strict):
     decision: Literal["approve", "reject"]
-    note: str | None = Field(None, max_length=2000)
+    note: Text | None = Field(None, max_length=2000)
 
 
 # -- OpenAI-compatible responses ---------------------------------------------------------------------------------
@@ -173,10 +204,10 @@ class PromptOut(BaseModel):
 
 
 class TemplateCreate(_Strict):
-    name: str = Field(min_length=1, max_length=100)
-    source: str = Field(min_length=1, max_length=20000)
-    description: str = Field("", max_length=2000)
-    defaults: dict[str, str | int | float] = Field(default_factory=dict)
+    name: Text = Field(min_length=1, max_length=100)
+    source: Text = Field(min_length=1, max_length=20000)
+    description: Text = Field("", max_length=2000)
+    defaults: dict[Text, TemplateValue] = Field(default_factory=dict)
 
 
 class TemplateOut(BaseModel):
@@ -191,12 +222,12 @@ class TemplateOut(BaseModel):
 
 
 class BrandKitCreate(_Strict):
-    name: str = Field(min_length=1, max_length=100)
-    palette: list[str] = Field(default_factory=list, max_length=16)
-    typography: list[str] = Field(default_factory=list, max_length=16)
-    voice: list[str] = Field(default_factory=list, max_length=16)
-    required_words: list[str] = Field(default_factory=list, max_length=64)
-    forbidden_words: list[str] = Field(default_factory=list, max_length=256)
+    name: Text = Field(min_length=1, max_length=100)
+    palette: list[Text] = Field(default_factory=list, max_length=16)
+    typography: list[Text] = Field(default_factory=list, max_length=16)
+    voice: list[Text] = Field(default_factory=list, max_length=16)
+    required_words: list[Text] = Field(default_factory=list, max_length=64)
+    forbidden_words: list[Text] = Field(default_factory=list, max_length=256)
     max_palette_distance: float = Field(25.0, gt=0, le=200)
 
 
@@ -208,7 +239,7 @@ class BrandKitOut(BrandKitCreate):
 
 # -- keys --------------------------------------------------------------------------------------------------------
 class KeyCreate(_Strict):
-    name: str = Field(min_length=1, max_length=100)
+    name: Text = Field(min_length=1, max_length=100)
     roles: list[Literal["generate", "review", "admin"]] = Field(min_length=1)
     rate_limit_per_minute: int | None = Field(None, ge=1, le=100000)
     quota_images: int | None = Field(None, ge=0, le=2**31 - 1)

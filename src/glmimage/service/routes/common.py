@@ -67,7 +67,8 @@ async def read_edit_form(
                                   user=user)
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise ApiError(400, f"{'.'.join(map(str, first['loc']))}: {first['msg']}", "invalid_value") from None
+        param = ".".join(map(str, first["loc"])) or None
+        raise ApiError(400, f"{param}: {first['msg']}" if param else first["msg"], "invalid_value", param) from None
     return params, datas
 
 
