@@ -181,13 +181,21 @@ def heartbeat(session: Session, job_ids: list[str], worker_id: str) -> None:
     )
 
 
-def mark_succeeded(session: Session, gen: Generation, worker_id: str, seed: int, timings: dict) -> bool:
-    """Running -> succeeded, only if this worker still owns the job and nobody asked to cancel it."""
+def mark_succeeded(session: Session, gen: Generation, worker_id: str, seed: int, timings: dict, *,
+                   steps: int | None = None, guidance: float | None = None) -> bool:
+    """Running -> succeeded, only if this worker still owns the job and nobody asked to cancel it. `steps` and
+    `guidance`: what the engine used, recorded where the job left them to the model (None)."""
+    values = {"status": SUCCEEDED, "seed": seed, "timings": timings, "finished_at": utcnow(), "error": None,
+              "error_code": None}
+    if steps is not None:
+        values["steps"] = func.coalesce(Generation.steps, steps)
+    if guidance is not None:
+        values["guidance"] = func.coalesce(Generation.guidance, guidance)
     result = session.execute(
         update(Generation)
         .where(Generation.id == gen.id, Generation.status == RUNNING, Generation.worker_id == worker_id,
                Generation.cancel_requested.is_(False))
-        .values(status=SUCCEEDED, seed=seed, timings=timings, finished_at=utcnow(), error=None, error_code=None)
+        .values(**values)
     )
     return result.rowcount == 1
 

@@ -140,7 +140,8 @@ class Generation(Base):
     prompt_id: Mapped[int] = mapped_column(ForeignKey("prompts.id"), index=True)
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
-    steps: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None = the model's default
+    # None = the model's default, until the job succeeds: then the steps (and guidance) the engine used.
+    steps: Mapped[int | None] = mapped_column(Integer, nullable=True)
     guidance: Mapped[float | None] = mapped_column(Float, nullable=True)
     # Edit settings (engine.edit's copy_bias and keep); None = the model's own (glmimage.json).
     copy_bias: Mapped[float | None] = mapped_column(Float, nullable=True)

@@ -12,6 +12,7 @@ the same `JobRunner` under RQ on other processes or machines (rq_queue.py).
 from __future__ import annotations
 
 import io
+import json
 import logging
 import secrets
 import threading
@@ -20,9 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Self
 
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from glmimage.errors import GlmImageError
+from glmimage.io import METADATA_KEY
 from glmimage.prompts.brand import BrandKit as BrandKitSpec
 from glmimage.prompts.glyph_text import extract_glyph_texts
 from glmimage.service import jobs as job_store
@@ -36,6 +38,7 @@ from glmimage.service.tables import BrandKit, Generation, Output, QAResult
 
 log = logging.getLogger("glmimage.service.worker")
 SEED_RANGE = 2**31  # seeds people can read, type and pass around in JSON
+PNG_TEXT_KEYS = ("prompt", "seed", "model_id", "steps", "guidance", "plan_hash")  # as glmimage.io.save_png
 DEFAULT_TEXT_CHECKER = object()  # "the OCR if the settings ask for it" (None already means "no text check")
 
 
@@ -77,9 +80,18 @@ class _Rendered:
     timings: dict
 
 
-def encode_png(image: Image.Image) -> bytes:
+def encode_png(image: Image.Image, metadata: dict | None = None) -> bytes:
+    """PNG bytes carrying `metadata` the way the CLI's files do (`glmimage.io.save_png`: the whole record as JSON
+    under "glmimage", plus readable prompt/seed/model/steps/guidance/plan chunks), so `read_png_metadata` reads
+    both alike."""
+    info = PngImagePlugin.PngInfo()
+    if metadata is not None:
+        info.add_itxt(METADATA_KEY, json.dumps(metadata, sort_keys=True))
+        for key in PNG_TEXT_KEYS:
+            if key in metadata:
+                info.add_itxt(key, str(metadata[key]))
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
+    image.save(buffer, format="PNG", pnginfo=info)
     return buffer.getvalue()
 
 
@@ -158,7 +170,8 @@ class JobRunner:
             "decoder": round(sum(m["timings"]["decoder"] for m in metadata), 4),
             "vae": round(sum(m["timings"]["vae"] for m in metadata), 4),
         }
-        return _Rendered(job, seed, [encode_png(img) for img in images], metadata, checks, timings)
+        pngs = [encode_png(img, {**meta, "generation_id": job.id}) for img, meta in zip(images, metadata)]
+        return _Rendered(job, seed, pngs, metadata, checks, timings)
 
     def _brand(self, job: Generation) -> BrandKitSpec | None:
         if job.brand_kit_id is None:
@@ -184,7 +197,10 @@ class JobRunner:
                     qa_results=[QAResult(check=c.check, passed=c.passed, score=c.score, detail=c.detail)
                                 for c in checks],
                 ))
-            succeeded = job_store.mark_succeeded(session, gen, self.worker_id, item.seed, item.timings)
+            # The steps and guidance the engine used, for jobs that left them to the model's defaults.
+            effective = item.metadata[0]
+            succeeded = job_store.mark_succeeded(session, gen, self.worker_id, item.seed, item.timings,
+                                                 steps=effective.get("steps"), guidance=effective.get("guidance"))
             if not succeeded:
                 session.rollback()  # canceled meanwhile, or taken from us as stale: keep nothing
         if not succeeded:

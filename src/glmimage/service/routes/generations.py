@@ -80,9 +80,14 @@ def rerun_generation(gen_id: str, body: RerunRequest, services: ServicesDep, ses
     source = visible_generation(session, gen_id, key)
     # The policies may have changed since: check again.
     policy_flag = submission.check_prompt_text(services, source.prompt.text)
+    # The source's steps and guidance (those it ran with, once it succeeded) carry over where the policy lets
+    # users set them; where it does not, the policy fixes them again.
+    rules = services.parameters.rules
     steps, guidance, n = submission.apply_parameter_policy(
-        services, source.prompt.text, size=(source.width, source.height), steps=source.steps,
-        guidance=source.guidance, seed=body.seed, n=body.n or source.num_images)
+        services, source.prompt.text, size=(source.width, source.height),
+        steps=source.steps if rules["steps"].settable else None,
+        guidance=source.guidance if rules["guidance"].settable else None, seed=body.seed,
+        n=body.n or source.num_images)
     spec = job_store.JobSpec(
         kind=source.kind, prompt=source.prompt.text, width=source.width, height=source.height, num_images=n,
         steps=steps, guidance=guidance, seed=body.seed, copy_bias=source.copy_bias, keep=source.keep,
