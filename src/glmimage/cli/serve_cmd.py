@@ -16,6 +16,15 @@ import argparse
 def _settings(args):
     from glmimage.service.settings import Settings
 
+    if getattr(args, "serve_action", None):
+        # --host and --port belong to the API server: given before a sub-command they would silently do nothing.
+        stray = [f"--{name}" for name in ("host", "port") if getattr(args, name, None) is not None]
+        if stray:
+            from glmimage.errors import InputError
+
+            raise InputError(f"{' and '.join(stray)} apply to `glmimage serve` itself, not to "
+                             f"`glmimage serve {args.serve_action}`")
+
     try:
         return Settings.from_env(model=args.model, database_url=args.database_url, queue=args.queue,
                                  redis_url=args.redis_url, data_dir=args.data_dir, device=args.device)
@@ -25,33 +34,47 @@ def _settings(args):
         raise InputError(str(exc)) from None
 
 
-def register(subparsers) -> None:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--model", help="preset or model directory (default: GLMIMAGE_MODEL or the engine default)")
-    common.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: GLMIMAGE_DEVICE or auto)")
-    common.add_argument("--database-url",
+def _common_options(parser: argparse.ArgumentParser, default=None) -> argparse.ArgumentParser:
+    """The options `serve` and each of its sub-commands take. A sub-command's copy defaults to SUPPRESS, so an
+    option given before the sub-command (`serve --data-dir X create-key`) is kept, not reset to its default; one
+    given after it wins."""
+    suppress = default is argparse.SUPPRESS
+    parser.add_argument("--model", default=default,
+                        help="preset or model directory (default: GLMIMAGE_MODEL or the engine default)")
+    parser.add_argument("--device", default=default, help="cpu, cuda, cuda:1, ... (default: GLMIMAGE_DEVICE or auto)")
+    parser.add_argument("--database-url", default=default,
                         help="SQLAlchemy URL (default: DATABASE_URL or a SQLite file in the data dir)")
-    common.add_argument("--queue", choices=["local", "rq"], help="local: worker thread in this process (default); "
-                                                                 "rq: workers started with `glmimage serve worker`")
-    common.add_argument("--redis-url", help="Redis for --queue rq (default: REDIS_URL or redis://127.0.0.1:6379/0)")
-    common.add_argument("--data-dir", help="where the default SQLite database lives (default: runs/service)")
-    common.add_argument("--log-level", default="INFO")
-    common.add_argument("--plain-logs", action="store_true", help="human-readable log lines instead of JSON")
+    parser.add_argument("--queue", default=default, choices=["local", "rq"],
+                        help="local: worker thread in this process (default); rq: workers started with "
+                             "`glmimage serve worker`")
+    parser.add_argument("--redis-url", default=default,
+                        help="Redis for --queue rq (default: REDIS_URL or redis://127.0.0.1:6379/0)")
+    parser.add_argument("--data-dir", default=default,
+                        help="where the default SQLite database lives (default: runs/service)")
+    parser.add_argument("--log-level", default=argparse.SUPPRESS if suppress else "INFO")
+    parser.add_argument("--plain-logs", action="store_true", default=argparse.SUPPRESS if suppress else False,
+                        help="human-readable log lines instead of JSON")
+    return parser
+
+
+def register(subparsers) -> None:
+    common = _common_options(argparse.ArgumentParser(add_help=False))
+    sub_common = _common_options(argparse.ArgumentParser(add_help=False), default=argparse.SUPPRESS)
     serve = subparsers.add_parser("serve", parents=[common], description=__doc__,
                                   help="run the HTTP service (OpenAI-compatible API, jobs, web UI)",
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--host", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default: 8000)")
     serve.set_defaults(func=run_serve)
 
     actions = serve.add_subparsers(dest="serve_action", metavar="{worker,create-key,migrate}")
-    worker = actions.add_parser("worker", parents=[common], help="take jobs from the RQ queue (GLMIMAGE_QUEUE=rq)")
+    worker = actions.add_parser("worker", parents=[sub_common], help="take jobs from the RQ queue (GLMIMAGE_QUEUE=rq)")
     worker.add_argument("--burst", action="store_true", help="stop when the queue is empty")
     worker.add_argument("--name", help="worker name (default: host:pid:rq)")
     worker.add_argument("--metrics-port", type=int, help="serve this worker's Prometheus metrics on this port")
     worker.set_defaults(func=run_worker)
 
-    key = actions.add_parser("create-key", parents=[common], help="create an API key and print it (shown once)")
+    key = actions.add_parser("create-key", parents=[sub_common], help="create an API key and print it (shown once)")
     key.add_argument("--name", required=True)
     key.add_argument("--roles", default="generate", help="comma-separated: generate, review, admin")
     key.add_argument("--rate-limit", type=int,
@@ -59,7 +82,7 @@ def register(subparsers) -> None:
     key.add_argument("--quota", type=int, help="images this key may generate in all (default: unlimited)")
     key.set_defaults(func=run_create_key)
 
-    migrate = actions.add_parser("migrate", parents=[common], help="bring the database schema up to date")
+    migrate = actions.add_parser("migrate", parents=[sub_common], help="bring the database schema up to date")
     migrate.set_defaults(func=run_migrate)
 
 
@@ -73,7 +96,7 @@ def run_serve(args) -> int:
     configure_logging(json_logs=settings.log_json and not args.plain_logs, level=args.log_level.upper())
     app = create_app(settings)
     # uvicorn's own logging config is left off: configure_logging already routed its loggers.
-    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
+    uvicorn.run(app, host=args.host or "127.0.0.1", port=args.port or 8000, log_config=None, access_log=False)
     return 0
 
 
