@@ -59,10 +59,27 @@ def find_key(session: Session, plaintext: str) -> ApiKey | None:
     return key if key is not None and key.revoked_at is None else None
 
 
+class LastAdminKeyError(ValueError):
+    """Revoking this key would leave no live admin key, and so no way to manage keys over the API."""
+
+
 def revoke_key(session: Session, key_id: int) -> ApiKey | None:
+    """Revoke the key (None if there is no such key; an already revoked key is returned unchanged). Raises
+    LastAdminKeyError rather than revoke the last live admin key."""
     key = session.get(ApiKey, key_id)
-    if key is not None and key.revoked_at is None:
-        key.revoked_at = utcnow()
+    if key is None or key.revoked_at is not None:
+        return key
+    if "admin" in key.role_set:
+        # Lock the live admin keys: on PostgreSQL two requests revoking the last two admins one each wait for one
+        # another here, and the second then sees the first's revocation.
+        admins = session.scalars(
+            select(ApiKey).where(ApiKey.revoked_at.is_(None), ApiKey.roles.contains("admin")).with_for_update()
+        ).all()
+        if not any(other.id != key.id and "admin" in other.role_set for other in admins):
+            raise LastAdminKeyError(f"key {key.id} ({key.name!r}) is the last admin key; create another admin key "
+                                    "before revoking it")
+    key.revoked_at = utcnow()
+    session.flush()
     return key
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from sqlalchemy import select
 
-from glmimage.service.auth import create_key, revoke_key
+from glmimage.service.auth import LastAdminKeyError, create_key, revoke_key
 from glmimage.service.deps import AdminKey, AnyKey, ServicesDep, SessionDep
 from glmimage.service.errors import ERROR_RESPONSES, ApiError
 from glmimage.service.schemas import ID_MAX, KeyCreate, KeyCreated, KeyOut
@@ -36,8 +36,12 @@ def list_keys(session: SessionDep, key: AdminKey) -> list[KeyOut]:
 
 @router.delete("/keys/{key_id}", response_model=KeyOut)
 def delete_key(key_id: Annotated[int, Path(ge=1, le=ID_MAX)], session: SessionDep, key: AdminKey) -> KeyOut:
-    """Revoke a key (kept for the record: generations point at it)."""
-    row = revoke_key(session, key_id)
+    """Revoke a key (kept for the record: generations point at it). The last admin key cannot be revoked (409):
+    nobody could manage keys after it."""
+    try:
+        row = revoke_key(session, key_id)
+    except LastAdminKeyError as exc:
+        raise ApiError(409, str(exc), "last_admin_key", "key_id") from None
     if row is None:
         raise ApiError(404, f"no key {key_id}", "not_found", "key_id")
     session.commit()
