@@ -113,3 +113,38 @@ def test_keys_quota_and_rate_limit(api, key):
     limited = api.post("/v1/jobs", json={"prompt": "y", **FAST}, headers=slow)
     check(limited, 429, "rate_limit_exceeded", "2 requests per minute")
     assert int(limited.headers["Retry-After"]) >= 1
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG that declares width x height pixels of greyscale and holds a few bytes: how decompression bombs look."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def test_references_the_engine_would_refuse_are_refused_at_submission(api, key):
+    wide = png_bytes((180, 40))  # within the size limits, but an aspect ratio of 4.5 (the engine takes up to 4)
+    for path in ("/v1/images/edits", "/v1/jobs/edits"):
+        check(api.post(path, data={"prompt": "x"}, files=[("image", ("w.png", wide, "image/png"))], headers=key),
+              400, "invalid_image", "image[0]", "aspect ratio 4.5")
+    tiny = png_bytes((12, 40))
+    check(edit(api, key, [("image", ("t.png", tiny, "image/png"))]), 400, "invalid_image", "12x40", "too small")
+    second = [("image", ("ok.png", png_bytes((64, 64)), "image/png")), ("image", ("w.png", wide, "image/png"))]
+    check(edit(api, key, second), 400, "invalid_image", "image[1]")
+    registry_is_empty(api, key)
+    with api.app.state.services.db.sessions() as session:
+        from glmimage.service.tables import Asset
+
+        assert session.query(Asset).count() == 0  # nothing stored
+
+
+def test_decompression_bombs_are_413(api, key):
+    bomb = png_header_only(30_000, 30_000)  # 900 megapixels declared in under 100 bytes
+    assert len(bomb) < 200
+    check(edit(api, key, [("image", ("bomb.png", bomb, "image/png"))]), 413, "image_too_large", "decompression bomb")
+    registry_is_empty(api, key)

@@ -12,6 +12,7 @@ from PIL import Image, UnidentifiedImageError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from glmimage.engine.references import load_reference
 from glmimage.errors import InputError
 from glmimage.models.sizes import check_size, snap_size
 from glmimage.policy import GenerationRequest
@@ -56,10 +57,19 @@ def read_reference(data: bytes, index: int, services: Services) -> tuple[bytes, 
                 raise ApiError(413, f"{param} is {im.width}x{im.height} pixels; the limit is {s.max_image_pixels}"
                                     " pixels", "image_too_large", "image")
             im.load()  # decode fully: a truncated or corrupt file fails here, not in the worker
+            # The engine's own checks on a reference (smallest side, aspect ratio), now rather than in the worker.
+            try:
+                load_reference(im, param)
+            except InputError as exc:
+                raise ApiError(400, str(exc), "invalid_image", "image") from None
             return data, im.size
     except ApiError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError:
+        # Pillow refuses to open it at all: a header claiming far more pixels than any limit (a decompression bomb).
+        raise ApiError(413, f"{param} declares more pixels than Pillow will decode (a decompression bomb); the "
+                            f"limit is {s.max_image_pixels} pixels", "image_too_large", "image") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ApiError(400, f"{param} is not a readable image ({type(exc).__name__}); send PNG, JPEG or WebP",
                        "invalid_image", "image") from None
 
