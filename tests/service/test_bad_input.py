@@ -71,6 +71,12 @@ def test_bad_uploads(api, key):
     ({"prompt": "x", "n": 9}, "parameter_not_allowed", ["num_images=9"]),
     ({"prompt": "x", "steps": 500}, "parameter_not_allowed", ["steps=500"]),
     ({"prompt": "x", "seed": -1}, "invalid_value", ["seed"]),
+    ({"prompt": "x", "n": True}, "invalid_value", ["n:", "not true or false"]),
+    ({"prompt": "x", "steps": True}, "invalid_value", ["steps", "not true or false"]),
+    ({"prompt": "x", "seed": False}, "invalid_value", ["seed", "not true or false"]),
+    ({"prompt": "x", "guidance": True}, "invalid_value", ["guidance", "not true or false"]),
+    ({"prompt": "x", "keep": 1}, "invalid_value", ["keep", "boolean"]),
+    ({"prompt": "x", "n": 0}, "invalid_value", ["n", "greater than or equal to 1"]),
     ({"prompt": "x", "colour": "red"}, "invalid_value", ["colour"]),
     ({"prompt": "x", "model": "dall-e-3"}, "model_not_found", ["dall-e-3", "tiny"]),
     ({"prompt": "x", "use_case": "print"}, "invalid_value", ["print", "marketing"]),
@@ -148,3 +154,14 @@ def test_decompression_bombs_are_413(api, key):
     assert len(bomb) < 200
     check(edit(api, key, [("image", ("bomb.png", bomb, "image/png"))]), 413, "image_too_large", "decompression bomb")
     registry_is_empty(api, key)
+
+
+def test_true_and_false_are_not_numbers_in_other_bodies(api):
+    admin = auth(api.app.state.services.bootstrap_key)
+    check(api.post("/v1/keys", json={"name": "k", "roles": ["generate"], "quota_images": True}, headers=admin), 400,
+          "invalid_value", "quota_images")
+    check(api.post("/v1/brand-kits", json={"name": "b", "max_palette_distance": True}, headers=admin), 400,
+          "invalid_value", "max_palette_distance")
+    check(api.post("/v1/generations/x/rerun", json={"n": True}, headers=admin), 400, "invalid_value", "n")
+    check(api.post("/v1/outputs/1/edits", json={"prompt": "x", "seed": True}, headers=admin), 400, "invalid_value",
+          "seed")

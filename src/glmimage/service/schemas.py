@@ -44,6 +44,15 @@ def _valid_text(text):
 
 # Every string a request brings: refused with a 400 naming the field, instead of failing in the database.
 Text = Annotated[str, BeforeValidator(_valid_text)]
+def _not_bool(value):
+    """JSON's true/false are not numbers (Python's bool is an int, so pydantic would take `n: true` as 1)."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("number_not_bool", "should be a number, not true or false")
+    return value
+
+
+Count = Annotated[int, BeforeValidator(_not_bool)]
+Number = Annotated[float, BeforeValidator(_not_bool)]
 # A template value (checked before the union, so an error names the variable rather than a union member).
 TemplateValue = Annotated[str | int | float, BeforeValidator(_valid_text)]
 
@@ -63,16 +72,16 @@ class GenerationParams(_Strict):
     variables: dict[Text, TemplateValue] | None = Field(None, description="Values for the template.")
     brand_kit: Text | None = Field(None, description="Name of a registry brand kit to apply.")
     model: Text | None = Field(None, description="Must name the served model if given.")
-    n: int = Field(1, ge=1, description="Number of images (`num_images`).")
+    n: Count = Field(1, ge=1, description="Number of images (`num_images`).")
     size: Text = Field("auto", max_length=32)
     response_format: Literal["b64_json", "url"] = "b64_json"
-    steps: int | None = Field(None, ge=1, description="Denoising steps; default: the model's.")
-    guidance: float | None = Field(None, ge=0.0, le=20.0, description="Classifier-free guidance scale.")
-    seed: int | None = Field(None, ge=0, le=SEED_MAX, description="Reproduces a result; random if omitted.")
-    copy_bias: float | None = Field(None, ge=0.0, le=MAX_COPY_BIAS, description=(
+    steps: Count | None = Field(None, ge=1, description="Denoising steps; default: the model's.")
+    guidance: Number | None = Field(None, ge=0.0, le=20.0, description="Classifier-free guidance scale.")
+    seed: Count | None = Field(None, ge=0, le=SEED_MAX, description="Reproduces a result; random if omitted.")
+    copy_bias: Number | None = Field(None, ge=0.0, le=MAX_COPY_BIAS, description=(
         "Edits only: nats added to the planner's logit of the reference's own code at each cell (higher keeps more "
         "of the source and makes fewer changes); default: the model's setting."))
-    keep: bool | None = Field(None, description=(
+    keep: bool | None = Field(None, strict=True, description=(
         "Edits only: keep the reference wherever the plan leaves its codes unchanged; default: the model's setting."))
     use_case: Text = Field("default", max_length=50, description="Governance use case (review policy).")
     # Accepted for OpenAI compatibility and ignored: GLM-Image has no quality tiers or style presets.
@@ -89,8 +98,8 @@ class GenerationParams(_Strict):
 
 
 class RerunRequest(_Strict):
-    seed: int | None = Field(None, ge=0, le=SEED_MAX, description="Omit for a new random seed.")
-    n: int | None = Field(None, ge=1, description="Omit to keep the original count.")
+    seed: Count | None = Field(None, ge=0, le=SEED_MAX, description="Omit for a new random seed.")
+    n: Count | None = Field(None, ge=1, description="Omit to keep the original count.")
 
 
 class EditOutputRequest(_Strict):
@@ -98,12 +107,12 @@ class EditOutputRequest(_Strict):
 
     prompt: Text = Field(min_length=1)
     size: Text = Field("auto", max_length=32)
-    n: int = Field(1, ge=1)
-    steps: int | None = Field(None, ge=1)
-    guidance: float | None = Field(None, ge=0.0, le=20.0)
-    seed: int | None = Field(None, ge=0, le=SEED_MAX)
-    copy_bias: float | None = Field(None, ge=0.0, le=MAX_COPY_BIAS)
-    keep: bool | None = None
+    n: Count = Field(1, ge=1)
+    steps: Count | None = Field(None, ge=1)
+    guidance: Number | None = Field(None, ge=0.0, le=20.0)
+    seed: Count | None = Field(None, ge=0, le=SEED_MAX)
+    copy_bias: Number | None = Field(None, ge=0.0, le=MAX_COPY_BIAS)
+    keep: bool | None = Field(None, strict=True)
     use_case: Text = Field("default", max_length=50)
 
 
@@ -228,7 +237,7 @@ class BrandKitCreate(_Strict):
     voice: list[Text] = Field(default_factory=list, max_length=16)
     required_words: list[Text] = Field(default_factory=list, max_length=64)
     forbidden_words: list[Text] = Field(default_factory=list, max_length=256)
-    max_palette_distance: float = Field(25.0, gt=0, le=200)
+    max_palette_distance: Number = Field(25.0, gt=0, le=200)
 
 
 class BrandKitOut(BrandKitCreate):
@@ -241,8 +250,8 @@ class BrandKitOut(BrandKitCreate):
 class KeyCreate(_Strict):
     name: Text = Field(min_length=1, max_length=100)
     roles: list[Literal["generate", "review", "admin"]] = Field(min_length=1)
-    rate_limit_per_minute: int | None = Field(None, ge=1, le=100000)
-    quota_images: int | None = Field(None, ge=0, le=2**31 - 1)
+    rate_limit_per_minute: Count | None = Field(None, ge=1, le=100000)
+    quota_images: Count | None = Field(None, ge=0, le=2**31 - 1)
 
 
 class KeyOut(BaseModel):
