@@ -72,6 +72,9 @@ def register(subparsers) -> None:
     worker.add_argument("--burst", action="store_true", help="stop when the queue is empty")
     worker.add_argument("--name", help="worker name (default: host:pid:rq)")
     worker.add_argument("--metrics-port", type=int, help="serve this worker's Prometheus metrics on this port")
+    worker.add_argument("--metrics-host", default="127.0.0.1",
+                        help="address the metrics port listens on (default: 127.0.0.1, this machine only; 0.0.0.0 "
+                             "for a Prometheus elsewhere)")
     worker.set_defaults(func=run_worker)
 
     key = actions.add_parser("create-key", parents=[sub_common], help="create an API key and print it (shown once)")
@@ -106,7 +109,7 @@ def run_worker(args) -> int:
 
     settings = _settings(args)
     configure_logging(json_logs=settings.log_json and not args.plain_logs, level=args.log_level.upper())
-    work(settings, burst=args.burst, name=args.name, metrics_port=args.metrics_port)
+    work(settings, burst=args.burst, name=args.name, metrics_port=args.metrics_port, metrics_host=args.metrics_host)
     return 0
 
 

@@ -60,8 +60,9 @@ def run_job(job_id: str) -> int:
 
 
 def run_worker(settings: Settings, *, burst: bool = False, name: str | None = None, engine=None,
-               metrics_port: int | None = None) -> None:
-    """Load the model, then take jobs from the RQ queue until stopped (or, with `burst`, until it is empty)."""
+               metrics_port: int | None = None, metrics_host: str = "127.0.0.1") -> None:
+    """Load the model, then take jobs from the RQ queue until stopped (or, with `burst`, until it is empty).
+    `metrics_port`: serve Prometheus metrics there, on `metrics_host` (loopback unless told otherwise)."""
     global _runner
     from glmimage.service.services import worker_id
 
@@ -76,7 +77,8 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
     if metrics_port:
         from prometheus_client import start_http_server
 
-        start_http_server(metrics_port, registry=metrics.registry)
+        start_http_server(metrics_port, addr=metrics_host, registry=metrics.registry)
+        log.info("worker metrics on http://%s:%d/metrics", metrics_host, metrics_port)
     redis = Redis.from_url(settings.redis_url)
     worker = SimpleWorker([Queue(settings.rq_queue, connection=redis)], connection=redis, name=name)
     log.info("rq worker %s taking jobs from %s", _runner.worker_id, settings.rq_queue)
