@@ -97,3 +97,35 @@ def test_create_edit_gallery_and_review(browser, engine, tmp_path):
         from glmimage.service.tables import Output
 
         assert sorted(o.review_status for o in session.query(Output)) == ["approved"] * 3
+
+
+def test_keys_that_may_not_review_never_poll_the_review_queue(browser, engine, tmp_path):
+    app = create_app(Settings(model="tiny", data_dir=tmp_path, ocr=False, log_json=False), engine=engine,
+                     text_checker=None)
+    with LiveServer(app) as server:
+        from glmimage.service.auth import create_key
+
+        with app.state.services.db.session() as session:
+            _, generate_only = create_key(session, "maker", ["generate"], rate_limit_per_minute=100)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        review_calls, errors = [], []
+        page.on("request", lambda r: review_calls.append(r.url) if "/v1/review/queue" in r.url else None)
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(server.url + "/")
+        page.fill("#api-key", generate_only)
+        page.click("#save-key")
+        page.wait_for_selector("#whoami:has-text('maker')")
+        page.fill("#prompt", "a red kite")
+        page.fill("#steps", "1")
+        page.click("#submit")  # a finished job refreshes the review count: not for this key
+        page.wait_for_selector("#job-status:has-text('succeeded')", timeout=60_000)
+        page.reload()  # and the start-up with this key stored
+        page.wait_for_selector("#whoami:has-text('maker')")
+        page.wait_for_timeout(300)
+        assert review_calls == [] and not page.is_visible("#tab-review")
+
+        page.fill("#api-key", app.state.services.bootstrap_key)  # a key that may review: the tab and count appear
+        with page.expect_request(lambda r: "/v1/review/queue" in r.url):
+            page.click("#save-key")
+        page.wait_for_selector("#tab-review", state="visible")
+        assert errors == []

@@ -3,7 +3,10 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { key: localStorage.getItem("glmimage-key") || "", config: null, parentOutput: null };
+const state = { key: localStorage.getItem("glmimage-key") || "", config: null, parentOutput: null, roles: [] };
+
+// Only keys with the review (or admin) role may read the review queue: others neither see the tab nor poll it.
+const canReview = () => state.roles.includes("review") || state.roles.includes("admin");
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -46,12 +49,20 @@ async function loadConfig() {
 }
 
 async function loadMe() {
-  if (!state.key) { $("whoami").textContent = "no key"; return; }
-  try {
-    const me = await api("/v1/me");
-    $("whoami").textContent = `${me.name} (${me.roles.join(", ")})`;
-    showError("");
-  } catch (e) { $("whoami").textContent = ""; showError(e.message); }
+  state.roles = [];
+  if (state.key) {
+    try {
+      const me = await api("/v1/me");
+      state.roles = me.roles;
+      $("whoami").textContent = `${me.name} (${me.roles.join(", ")})`;
+      showError("");
+    } catch (e) { $("whoami").textContent = ""; showError(e.message); }
+  } else {
+    $("whoami").textContent = "no key";
+  }
+  $("tab-review").hidden = !canReview();
+  $("review-count").textContent = "";
+  if (!canReview() && $("review").classList.contains("active")) openTab("create");
 }
 
 $("key-form").addEventListener("submit", async (event) => {
@@ -199,7 +210,7 @@ $("search-form").addEventListener("submit", (event) => {
 
 // -- review ------------------------------------------------------------------------------------------------
 async function refreshReviewCount() {
-  if (!state.key) return;
+  if (!state.key || !canReview()) return;
   try {
     const queue = await api("/v1/review/queue?limit=1");
     $("review-count").textContent = queue.total ? `(${queue.total})` : "";
@@ -231,5 +242,4 @@ async function loadReview() {
 // -- start -------------------------------------------------------------------------------------------------
 $("api-key").value = state.key;
 loadConfig().catch((e) => showError(e.message));
-loadMe();
-refreshReviewCount();
+loadMe().then(refreshReviewCount);
