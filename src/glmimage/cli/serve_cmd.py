@@ -90,16 +90,12 @@ def register(subparsers) -> None:
 
 
 def run_serve(args) -> int:
-    import uvicorn
-
-    from glmimage.service.app import create_app
+    from glmimage.service.app import create_app, serve
     from glmimage.service.jsonlog import configure_logging
 
     settings = _settings(args)
     configure_logging(json_logs=settings.log_json and not args.plain_logs, level=args.log_level.upper())
-    app = create_app(settings)
-    # uvicorn's own logging config is left off: configure_logging already routed its loggers.
-    uvicorn.run(app, host=args.host or "127.0.0.1", port=args.port or 8000, log_config=None, access_log=False)
+    serve(create_app(settings), host=args.host or "127.0.0.1", port=args.port or 8000)
     return 0
 
 

@@ -64,3 +64,26 @@ def create_app(settings: Settings | None = None, *, engine=None, text_checker=DE
         return FileResponse(WEB_DIR / "index.html")
 
     return app
+
+
+def serve(app: FastAPI, host: str, port: int) -> None:
+    """Run `app` under uvicorn until SIGINT/SIGTERM. On the signal, requests waiting for a job answer 503 at once
+    (uvicorn would otherwise wait for them, i.e. for their jobs), and whatever else is open gets
+    `shutdown_timeout_s` to finish."""
+    server = shutdown_aware_server(app, host=host, port=port)
+    server.run()
+
+
+def shutdown_aware_server(app: FastAPI, **config):
+    import uvicorn
+
+    services: Services = app.state.services
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig, frame) -> None:
+            services.begin_shutdown()
+            super().handle_exit(sig, frame)
+
+    # uvicorn's own logging config is left off: configure_logging already routed its loggers.
+    return Server(uvicorn.Config(app, log_config=None, access_log=False,
+                                 timeout_graceful_shutdown=services.settings.shutdown_timeout_s, **config))

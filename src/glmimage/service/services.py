@@ -107,6 +107,24 @@ class JobEvents:
         for loop, event in waiters:
             loop.call_soon_threadsafe(event.set)
 
+    def wake_all(self) -> None:
+        """Wake every waiting request (shutdown): each then sees why and answers."""
+        with self._lock:
+            waiters = [w for ws in self._waiters.values() for w in ws]
+        for loop, event in waiters:
+            try:
+                loop.call_soon_threadsafe(event.set)
+            except RuntimeError:  # that request's loop is already closed
+                pass
+
+
+class ShuttingDown(Exception):
+    """A request stopped waiting for `job_id` because the server is shutting down."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(job_id)
+        self.job_id = job_id
+
 
 class Services:
     def __init__(self, settings: Settings, engine=None,
@@ -134,6 +152,7 @@ class Services:
         self.queue = None  # rq_queue.RqDispatcher in rq mode
         self._sweeper_stop = threading.Event()
         self._sweeper: threading.Thread | None = None
+        self.stopping = threading.Event()  # set at shutdown: waiting requests stop waiting
         self.sweep_error: str | None = None  # what the last sweep could not do (rq mode); None = it all worked
         self.bootstrap_key: str | None = None
 
@@ -158,9 +177,18 @@ class Services:
             self._sweeper = threading.Thread(target=self._sweep, name="glmimage-sweeper", daemon=True)
             self._sweeper.start()
 
+    def begin_shutdown(self) -> None:
+        """The server was told to stop (SIGTERM): requests waiting for a job answer 503 now instead of holding
+        the shutdown until their job ends."""
+        if not self.stopping.is_set():
+            self.stopping.set()
+            self.events.wake_all()
+
     def stop(self) -> None:
-        if self.local_worker is not None and not self.local_worker.stop(timeout=30):
-            log.warning("worker still busy at shutdown; its jobs are retried at the next start")
+        self.begin_shutdown()
+        timeout = self.settings.shutdown_timeout_s
+        if self.local_worker is not None and not self.local_worker.stop(timeout=timeout):
+            log.warning("worker still busy %g s into shutdown; its jobs are retried at the next start", timeout)
         self._sweeper_stop.set()
         if self._sweeper is not None:
             self._sweeper.join(timeout=5)
@@ -189,6 +217,8 @@ class Services:
                 gen = await run_in_threadpool(self._load_if_finished, job_id)
                 if gen is not None:
                     return gen
+                if self.stopping.is_set():
+                    raise ShuttingDown(job_id)
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     return None

@@ -44,6 +44,9 @@ class Settings:
     heartbeat_s: float = 15.0
     sweep_interval_s: float = 30.0  # rq mode: how often the API process recovers stale jobs
     sync_timeout_s: float = 600.0  # the OpenAI-style endpoints wait this long for their job
+    # On SIGTERM: requests waiting for a job answer 503 at once; open requests and the running batch get this long
+    # to finish, then the process exits (an unfinished job is retried at the next start or by another worker).
+    shutdown_timeout_s: float = 10.0
     # Keys created without explicit limits get these.
     default_rate_limit_per_minute: int = 60
     default_quota_images: int | None = None
@@ -64,7 +67,7 @@ class Settings:
                      "max_image_pixels", "batch_max_images", "max_attempts", "default_rate_limit_per_minute"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("job_lease_s", "heartbeat_s", "sweep_interval_s", "sync_timeout_s"):
+        for name in ("job_lease_s", "heartbeat_s", "sweep_interval_s", "sync_timeout_s", "shutdown_timeout_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.batch_wait_s < 0:

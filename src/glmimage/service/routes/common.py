@@ -16,7 +16,7 @@ from glmimage.defaults import MAX_COPY_BIAS
 from glmimage.service.deps import ServicesDep, can_see_all
 from glmimage.service.errors import ApiError
 from glmimage.service.schemas import SEED_MAX, GenerationParams, ImageData, ImagesResponse
-from glmimage.service.services import Services
+from glmimage.service.services import Services, ShuttingDown
 from glmimage.service.tables import CANCELED, FAILED, SUCCEEDED, ApiKey, Asset, Generation
 from glmimage.service.views import asset_url, generation_out, load_generation
 
@@ -100,7 +100,12 @@ def images_response(services: Services, gen: Generation, response_format: str, b
 
 async def wait_and_respond(services: Services, gen_id: str, response_format: str, base_url: str) -> ImagesResponse:
     timeout = services.settings.sync_timeout_s
-    gen = await services.wait_for_job(gen_id, timeout)
+    try:
+        gen = await services.wait_for_job(gen_id, timeout)
+    except ShuttingDown:
+        raise ApiError(503, f"the server is shutting down; job {gen_id} is kept and runs after the restart (or on "
+                            f"another worker): poll GET /v1/jobs/{gen_id}", "shutting_down",
+                       headers={"Retry-After": "5"}) from None
     if gen is None:
         raise ApiError(504, f"job {gen_id} did not finish within {timeout:g} s; it keeps running: poll "
                             f"GET /v1/jobs/{gen_id}", "timeout")
