@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from glmimage.data.vocabulary import all_words, split_of

@@ -136,7 +136,8 @@ def test_edit_cell_accuracy_splits_the_token_accuracy_into_kept_and_changed_cell
     edit = world_item(world, "edit", 0, TINY.limits)
     greedy = greedy_tokens(pipe, edit, ref.numel())
     report = edit_cell_accuracy(planner, pipe.processor, [{**item, "codes": greedy}])
-    assert [report[k] for k in ("kept_cell_accuracy", "changed_cell_accuracy") if report[k] is not None] in ([1.0], [1.0, 1.0])
+    assert [report[k] for k in ("kept_cell_accuracy", "changed_cell_accuracy")
+            if report[k] is not None] in ([1.0], [1.0, 1.0])
 
     copied = {**item, "codes": ref.clone()}  # an edit that keeps every cell
     report = edit_cell_accuracy(planner, pipe.processor, [copied])

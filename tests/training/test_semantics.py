@@ -6,8 +6,15 @@ import pytest
 from PIL import Image
 
 from glmimage.data.sample import ObjectItem, Sample, TextItem
-from glmimage.training.semantics import (COLOUR_LABELS, SHAPE_LABELS, cell_labels, code_probe, linear_probe,
-                                         object_features, object_rows)
+from glmimage.training.semantics import (
+    COLOUR_LABELS,
+    SHAPE_LABELS,
+    cell_labels,
+    code_probe,
+    linear_probe,
+    object_features,
+    object_rows,
+)
 
 
 def design(objects, texts=()) -> Sample:

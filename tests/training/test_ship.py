@@ -69,7 +69,8 @@ def test_ship_takes_the_planner_of_a_side_by_side_run_only_with_the_same_tokeniz
     planner_dir = write_model_dir(same_vq, tmp_path / "planner", TINY, extra_meta={"training": [{"stage": "planner"}]})
     dest = ship(trained_dir, "nano", dest_root=tmp_path / "w", planner_dir=planner_dir)
     shipped = load.load_component(dest, "vision_language_encoder", torch.float32).model.language_model
-    for (name, a), b in zip(shipped.named_parameters(), same_vq.vision_language_encoder.model.language_model.parameters()):
+    for (name, a), b in zip(shipped.named_parameters(),
+                            same_vq.vision_language_encoder.model.language_model.parameters()):
         assert torch.equal(a, b.to(torch.bfloat16).float()), name
     meta = json.loads((dest / "glmimage.json").read_text())
     assert [r["stage"] for r in meta["training"]] == ["decoder", "planner"]

@@ -170,7 +170,8 @@ def add(ctx: EditContext):
     el_box = tuple(edit["box"])
     cell = cell_of(el_box, full.width, full.height)
     instruction = f"Add a {edit['colour']} {edit['cls']} in {MOVE_PHRASES[cell]}"
-    return partial, full, instruction, {"op": "add", "cls": edit["cls"], "colour": edit["colour"], "box": edit["box"]}, boxes
+    return partial, full, instruction, {"op": "add", "cls": edit["cls"], "colour": edit["colour"],
+                                        "box": edit["box"]}, boxes
 
 
 def _occupied(design: Design, skip: int) -> list[Box]:
@@ -196,9 +197,11 @@ def move(ctx: EditContext):
     for cell in cells:
         r, c = ("top", "middle", "bottom").index(cell.split("-")[0]), COLS.index(cell.split("-")[1])
         cx, cy = (c + 0.5) * W / 3, (r + 0.5) * H / 3
-        box = (round(cx - side_w / 2), round(cy - side_h / 2), round(cx - side_w / 2) + side_w, round(cy - side_h / 2) + side_h)
+        box = (round(cx - side_w / 2), round(cy - side_h / 2), round(cx - side_w / 2) + side_w,
+               round(cy - side_h / 2) + side_h)
         pad = 3
-        if any(box[0] - pad < o[2] and o[0] < box[2] + pad and box[1] - pad < o[3] and o[1] < box[3] + pad for o in occupied):
+        if any(box[0] - pad < o[2] and o[0] < box[2] + pad and box[1] - pad < o[3] and o[1] < box[3] + pad
+               for o in occupied):
             continue
         if not _far_from(el.colour, _colours_near(src, box, skip=i)):
             continue
@@ -236,7 +239,8 @@ def restyle(ctx: EditContext):
             b.design.elements.append(copy.deepcopy(el))
     tgt = b.design
     tgt.layout.update({"theme": theme.name, "background": bg})
-    instruction = f"Restyle the {KIND_NOUNS[src.kind]} in a {theme.name} theme with a {bg} background, keeping every text and object"
+    instruction = (f"Restyle the {KIND_NOUNS[src.kind]} in a {theme.name} theme with a {bg} background, "
+                   "keeping every text and object")
     return src, tgt, instruction, {"op": "restyle", "theme": theme.name, "background": bg}, None
 
 
@@ -254,12 +258,14 @@ def _scene(ctx: EditContext, subjects: list[Subject], cols: list[str]) -> Design
     W, H = ctx.dims("poster")
     theme = THEMES[ctx.rng.choice(sorted(THEMES))]
     bodies = [colour(s.body).rgb for s in subjects]
-    bgs = [c for c in theme.backgrounds if all(rgb_distance(colour(c).rgb, rgb) >= MIN_OBJECT_SEPARATION for rgb in bodies)]
+    bgs = [c for c in theme.backgrounds
+           if all(rgb_distance(colour(c).rgb, rgb) >= MIN_OBJECT_SEPARATION for rgb in bodies)]
     if not bgs:
         raise EditUnavailable("no background fits the subjects")
     b = Builder("poster", W, H, ctx.rng, ctx.picker, theme=theme, background=ctx.rng.choice(bgs))
     build_subject_scene(b, subjects, cols)
-    b.design.layout.update({"kind": "poster", "variant": "subjects", "theme": theme.name, "background": b.design.background})
+    b.design.layout.update({"kind": "poster", "variant": "subjects", "theme": theme.name,
+                            "background": b.design.background})
     return b.design
 
 
@@ -298,7 +304,8 @@ def compose(ctx: EditContext):
     title = next(el.text for el in tgt.elements if isinstance(el, Text) and el.role == "title")
     where = {"left": "on the left", "center": "in the middle", "right": "on the right"}
     parts = [f"the {s.name} from image {k + 1} {where[c]}" for k, (s, c) in enumerate(zip(subjects, cols))]
-    instruction = f'Make a poster with a {tgt.background} background titled "{title}" showing ' + ", ".join(parts[:-1]) + f" and {parts[-1]}"
+    instruction = (f'Make a poster with a {tgt.background} background titled "{title}" showing '
+                   + ", ".join(parts[:-1]) + f" and {parts[-1]}")
     edit = {"op": "compose", "subjects": [s.name for s in subjects], "ref_boxes": [list(b) for b in ref_boxes]}
     return list(refs), tgt, instruction, edit, None
 

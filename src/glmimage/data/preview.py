@@ -15,7 +15,8 @@ _PAPER, _INK = (255, 255, 255), (30, 30, 30)
 
 def _thumb(image: Image.Image, side: int) -> Image.Image:
     s = side / max(image.size)
-    return image.convert("RGB").resize((max(1, round(image.width * s)), max(1, round(image.height * s))), Image.Resampling.LANCZOS)
+    return image.convert("RGB").resize((max(1, round(image.width * s)), max(1, round(image.height * s))),
+                                       Image.Resampling.LANCZOS)
 
 
 def _caption(draw: ImageDraw.ImageDraw, x: int, y: int, text: str, width: int, lines: int) -> None:
@@ -57,5 +58,6 @@ def preview_grid(world: World, per_kind: int = 2, edits: bool = True, side: int 
                 sheet.paste(_thumb(img, side), (c * tile_w + 4, y + 4))
             labels = [f"reference {i + 1}" for i in range(len(es.refs))] + ["target", "changed region"]
             for c, label in enumerate(labels):
-                _caption(draw, c * tile_w + 4, y + side + 8, label if c else f"[{kind}] {es.instruction}", side, cap_lines)
+                _caption(draw, c * tile_w + 4, y + side + 8, label if c else f"[{kind}] {es.instruction}", side,
+                         cap_lines)
     return sheet

@@ -35,7 +35,8 @@ def _heart(w: float, h: float) -> list[tuple[float, float]]:
     raw = []
     for k in range(64):
         t = 2 * math.pi * k / 64
-        raw.append((16 * math.sin(t) ** 3, -(13 * math.cos(t) - 5 * math.cos(2 * t) - 2 * math.cos(3 * t) - math.cos(4 * t))))
+        raw.append((16 * math.sin(t) ** 3,
+                    -(13 * math.cos(t) - 5 * math.cos(2 * t) - 2 * math.cos(3 * t) - math.cos(4 * t))))
     xs, ys = [p[0] for p in raw], [p[1] for p in raw]
     x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
     return [((x - x0) / (x1 - x0) * w, (y - y0) / (y1 - y0) * h) for x, y in raw]
@@ -55,7 +56,8 @@ def _polygon(cls: str, w: float, h: float) -> list[tuple[float, float]] | None:
         return [(0, t0), (0.55 * w, t0), (0.55 * w, 0), (w, h / 2), (0.55 * w, h), (0.55 * w, t1), (0, t1)]
     if cls == "cross":
         a0, a1, b0, b1 = w / 3, 2 * w / 3, h / 3, 2 * h / 3
-        return [(a0, 0), (a1, 0), (a1, b0), (w, b0), (w, b1), (a1, b1), (a1, h), (a0, h), (a0, b1), (0, b1), (0, b0), (a0, b0)]
+        return [(a0, 0), (a1, 0), (a1, b0), (w, b0), (w, b1), (a1, b1), (a1, h), (a0, h), (a0, b1), (0, b1),
+                (0, b0), (a0, b0)]
     return None
 
 

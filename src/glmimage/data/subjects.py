@@ -87,7 +87,8 @@ def _draw_product(d: ImageDraw.ImageDraw, s: Subject, W: int, H: int) -> None:
         d.rounded_rectangle([0.0, 0.14 * H, W - 1, H - 1], radius=0.18 * W, fill=body)
         band = (0.40, 0.78)
     y0, y1 = band[0] * H, band[1] * H
-    d.rectangle([0.0 if s.form != "bottle" else 0.02 * W, y0, W - 1 if s.form != "bottle" else 0.98 * W, y1], fill=accent)
+    d.rectangle([0.0 if s.form != "bottle" else 0.02 * W, y0, W - 1 if s.form != "bottle" else 0.98 * W, y1],
+                fill=accent)
     # emblem: a small diamond in the detail colour, the product's "logo"
     cx, cy, r = 0.5 * W, (y0 + y1) / 2, 0.32 * (y1 - y0)
     d.polygon([(cx, cy - r), (cx + r, cy), (cx, cy + r), (cx - r, cy)], fill=detail)

@@ -124,7 +124,8 @@ def edit_cell_accuracy(planner, processor, items: list[dict], batch: dict | None
     Edits whose first reference has another grid count as all changed. `batch`/`logits`: the items' collated batch
     and its logits, when already computed."""
     if batch is None:
-        batch = collate([build_sequence(planner, processor, it) for it in items], planner.config.text_config.pad_token_id)
+        batch = collate([build_sequence(planner, processor, it) for it in items],
+                        planner.config.text_config.pad_token_id)
     if logits is None:
         logits = planner_logits(planner, batch, planner.device)
     correct, total = {"kept": 0, "changed": 0}, {"kept": 0, "changed": 0}
@@ -151,7 +152,8 @@ def validation_report(pipe, cfg) -> dict:
     kinds = ["t2i"] + (["edit"] if cfg.edit_fraction > 0 else [])
     for kind in kinds:
         items = [encode_codes(pipe, world_item(world, kind, i, limits)) for i in range(cfg.eval_samples)]
-        batch = collate([build_sequence(planner, processor, it) for it in items], planner.config.text_config.pad_token_id)
+        batch = collate([build_sequence(planner, processor, it) for it in items],
+                        planner.config.text_config.pad_token_id)
         logits = planner_logits(planner, batch, planner.device)
         _, parts = planner_loss(planner, batch, planner.device, logits)
         metrics[f"val_loss_{kind}"], metrics[f"val_token_accuracy_{kind}"] = parts["loss"], parts["token_accuracy"]
