@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from glmimage.data.layouts import KINDS
+from glmimage.data.layouts import ALL_KINDS, KINDS
 from glmimage.data.vocabulary import SPLITS
 from glmimage.errors import InputError
 
@@ -17,7 +17,7 @@ class WorldConfig:
 
     size: int = 256  # side of square samples; with mixed_aspect, the area stays about size^2
     mixed_aspect: bool = False  # each kind picks from its own aspect ratios (banners wide, social posts tall)
-    kinds: tuple[str, ...] = KINDS
+    kinds: tuple[str, ...] = KINDS  # drawn round-robin (sample i is kinds[i % len]); a kind may repeat
     edit_kinds: tuple[str, ...] = EDIT_KINDS
     split: str = "train"
     seed: int = 0
@@ -27,8 +27,8 @@ class WorldConfig:
             raise InputError(f"size must be a multiple of 32 in [128, 2048], got {self.size!r}")
         if self.split not in SPLITS:
             raise InputError(f"split must be one of {SPLITS}, got {self.split!r}")
-        if not self.kinds or any(k not in KINDS for k in self.kinds):
-            raise InputError(f"kinds must be a non-empty subset of {KINDS}, got {self.kinds!r}")
+        if not self.kinds or any(k not in ALL_KINDS for k in self.kinds):  # repeats weight a kind in the mix
+            raise InputError(f"kinds must be a non-empty list of {ALL_KINDS}, got {self.kinds!r}")
         if not self.edit_kinds or any(k not in EDIT_KINDS for k in self.edit_kinds):
             raise InputError(f"edit_kinds must be a non-empty subset of {EDIT_KINDS}, got {self.edit_kinds!r}")
         if not isinstance(self.seed, int) or self.seed < 0:

@@ -123,7 +123,7 @@ def render_design(design: Design) -> Rendered:
             anchor = "mm" if el.align == "center" else "lm"
             draw.text((el.x, el.y), el.text, font=font, fill=colour(el.colour).rgb, anchor=anchor)
             box = tuple(int(v) for v in draw.textbbox((el.x, el.y), el.text, font=font, anchor=anchor))
-            texts.append(TextItem(el.text, box, el.colour, el.style, size, el.role))
+            texts.append(TextItem(el.text, box, el.colour, el.style, size, el.role, char_boxes(el, font, box)))
         elif isinstance(el, Shape):
             draw_shape(image, el.cls, el.box, colour(el.colour).rgb)
             objects.append(ObjectItem(el.cls, el.colour, el.box, cell_of(el.box, design.width, design.height), el.role))
@@ -133,6 +133,14 @@ def render_design(design: Design) -> Rendered:
         else:
             raise TypeError(f"unknown design element {type(el).__name__}")
     return Rendered(image, texts, objects, subjects)
+
+
+def char_boxes(el: Text, font, ink: Box) -> tuple[Box, ...]:
+    """Each character's advance span (kerning included: prefix lengths) across the line's ink height: where the
+    decoder should draw it, for training signals that bind image cells to characters."""
+    origin = el.x - (font.getlength(el.text) / 2 if el.align == "center" else 0)
+    edges = [origin + font.getlength(el.text[:i]) for i in range(len(el.text) + 1)]
+    return tuple((round(edges[i]), ink[1], round(edges[i + 1]), ink[3]) for i in range(len(el.text)))
 
 
 def _position(box: Box, design: Design) -> str:
@@ -148,7 +156,8 @@ def describe(design: Design) -> str:
         if isinstance(el, Panel):
             parts.append(el.phrase.format(colour=el.colour))
         elif isinstance(el, Text):
-            parts.append(el.phrase.format(text=el.text, colour=el.colour, style=el.style, position=_position(el_box(el), design)))
+            parts.append(el.phrase.format(text=el.text, colour=el.colour, style=el.style,
+                                          position=_position(el_box(el), design)))
         elif isinstance(el, Shape):
             parts.append(el.phrase.format(colour=el.colour, cls=el.cls, position=_position(el.box, design)))
         elif isinstance(el, SubjectEl):

@@ -18,6 +18,10 @@ from glmimage.data.shapes import SHAPE_CLASSES
 from glmimage.data.subjects import Subject, subject_box
 
 KINDS = ("poster", "banner", "social", "slide", "recipe", "price_tag", "dashboard")
+# Kinds a world may be asked for besides the default mix (which stays as it is, so sample i of a split never changes):
+# word cards teach lettering, one large quoted word or two on a plain background.
+EXTRA_KINDS = ("word_card",)
+ALL_KINDS = KINDS + EXTRA_KINDS
 
 # Width:height choices per kind when the world mixes aspect ratios (the area stays about size^2).
 ASPECTS = {
@@ -28,6 +32,7 @@ ASPECTS = {
     "recipe": ((1, 1), (3, 4), (4, 3)),
     "price_tag": ((1, 1), (4, 3)),
     "dashboard": ((4, 3), (16, 9), (1, 1)),
+    "word_card": ((1, 1), (4, 3), (3, 4)),
 }
 KIND_NOUNS = {
     "poster": "poster",
@@ -37,6 +42,7 @@ KIND_NOUNS = {
     "recipe": "recipe card",
     "price_tag": "price tag",
     "dashboard": "dashboard",
+    "word_card": "word card",
 }
 
 
@@ -56,7 +62,8 @@ THEMES = {
                    ("black", "navy", "charcoal", "maroon"), ("clean minimalist style", "light flat design")),
     "pastel": Theme("pastel", ("mint", "peach", "lavender", "sky blue"), ("white", "cream", "navy"),
                     ("charcoal", "navy", "black", "maroon"), ("soft pastel style", "friendly pastel palette")),
-    "bold": Theme("bold", ("red", "blue", "purple", "teal", "orange", "green"), ("white", "cream", "charcoal", "yellow"),
+    "bold": Theme("bold", ("red", "blue", "purple", "teal", "orange", "green"),
+                  ("white", "cream", "charcoal", "yellow"),
                   ("white", "black", "yellow"), ("bold flat vector style", "vibrant high-contrast design")),
 }
 
@@ -67,7 +74,8 @@ MIN_PANEL_SEPARATION = 60.0
 
 def aspect_word(width: int, height: int) -> str:
     r = width / height
-    return "square" if 0.9 <= r <= 1.1 else "wide" if r >= 1.6 else "landscape" if r > 1 else "tall" if r <= 0.65 else "portrait"
+    return ("square" if 0.9 <= r <= 1.1 else "wide" if r >= 1.6 else "landscape" if r > 1
+            else "tall" if r <= 0.65 else "portrait")
 
 
 class Builder:
@@ -144,7 +152,8 @@ class Builder:
     def panel(self, box: Box, name: str | None = None, radius: float = 8, phrase: str | None = None) -> str:
         if name is None:
             below = [colour(c).rgb for c in self.surfaces(box)]
-            options = [c for c in self.theme.panels if all(rgb_distance(colour(c).rgb, b) >= MIN_PANEL_SEPARATION for b in below)]
+            options = [c for c in self.theme.panels
+                       if all(rgb_distance(colour(c).rgb, b) >= MIN_PANEL_SEPARATION for b in below)]
             name = self.rng.choice(options or ["white" if colour(self.design.background).rgb[0] < 128 else "charcoal"])
         self.design.elements.append(Panel(box, name, round(radius * self.u), phrase))
         self.panels.append((box, name))
@@ -180,7 +189,8 @@ class Builder:
         return [colour(n).rgb for n in names]
 
     def shape(self, cell: str, region: Box, classes: tuple[str, ...] = SHAPE_CLASSES,
-              size_range: tuple[float, float] = (0.15, 0.21), phrase: str | None = "a {colour} {cls} {position}") -> Shape | None:
+              size_range: tuple[float, float] = (0.15, 0.21),
+              phrase: str | None = "a {colour} {cls} {position}") -> Shape | None:
         """An object somewhere inside `region` (which must lie inside `cell`)."""
         combo = self.picker.combo(cell, classes, self.avoid_colours(region))
         if combo is None:
@@ -193,7 +203,8 @@ class Builder:
             bx = self.rng.randint(x0, x1 - side)
             by = self.rng.randint(y0, y1 - side)
             box = (bx, by, bx + side, by + side)
-            if not any(box[0] < t[2] + 2 and t[0] - 2 < box[2] and box[1] < t[3] + 2 and t[1] - 2 < box[3] for t in texts):
+            if not any(box[0] < t[2] + 2 and t[0] - 2 < box[2] and box[1] < t[3] + 2 and t[1] - 2 < box[3]
+                       for t in texts):
                 break
         else:
             return None
@@ -220,7 +231,8 @@ class Builder:
                 placed.append(el)
         return placed
 
-    def subject(self, subj: Subject, cx: float, cy: float, height: float, phrase: str | None = "the {name} {position}") -> SubjectEl:
+    def subject(self, subj: Subject, cx: float, cy: float, height: float,
+                phrase: str | None = "the {name} {position}") -> SubjectEl:
         el = SubjectEl(subj, subject_box(subj, cx, cy, height), phrase)
         self.design.elements.append(el)
         return el
@@ -254,14 +266,16 @@ def build_poster(b: Builder) -> None:
         b.text(b.phrase(), b.rect(0.06, 0.64, 0.94, 0.74), "subtitle", max_size=20,
                phrase='under the panel, the text "{text}" in {colour}')
         top = b.shapes_in((m, m, W - m, round(0.33 * H)), [f"top-{c}" for c in COLS], b.rng.randint(1, 2))
-        b.shapes_in((m, round(0.77 * H), W - m, H - m // 2), [f"bottom-{c}" for c in COLS], b.rng.randint(0 if top else 1, 2))
+        b.shapes_in((m, round(0.77 * H), W - m, H - m // 2), [f"bottom-{c}" for c in COLS],
+                    b.rng.randint(0 if top else 1, 2))
 
 
 def build_banner(b: Builder) -> None:
     m, W, H = b.m, b.W, b.H
     b.text(b.title_words(), (m, round(0.08 * H), round(0.62 * W), round(0.40 * H)), "title", align="left",
            max_size=44, min_size=18, phrase='{position}, the headline "{text}" in {colour} {style} letters')
-    b.text(b.phrase(max_chars=16), (m, round(0.42 * H), round(0.62 * W), round(0.58 * H)), "subtitle", align="left", max_size=20,
+    b.text(b.phrase(max_chars=16), (m, round(0.42 * H), round(0.62 * W), round(0.58 * H)), "subtitle", align="left",
+           max_size=20,
            phrase='under it, the tagline "{text}" in {colour}')
     cta = b.rng.choice(CALLS_TO_ACTION)
     bw = min(round(0.58 * W), text_size(cta, "bold sans-serif", round(18 * b.u))[0] + 2 * m)
@@ -306,7 +320,8 @@ def build_recipe(b: Builder) -> None:
     steps = 3 if W >= 0.9 * H else 2
     b.text(b.picker.word("nouns").upper(), (m, m, W - m, round(0.19 * H)), "title", max_size=44, min_size=20,
            phrase='a recipe card titled "{text}" in {colour} {style} letters at the top')
-    b.text(f"{b.picker.word('adjectives')} and {b.picker.word('adjectives')}", (m, round(0.2 * H), W - m, round(0.29 * H)),
+    b.text(f"{b.picker.word('adjectives')} and {b.picker.word('adjectives')}",
+           (m, round(0.2 * H), W - m, round(0.29 * H)),
            "subtitle", max_size=18, phrase='the subtitle "{text}" in {colour}')
     gap = round(12 * b.u)
     top, bottom = round(0.36 * H), H - m
@@ -317,7 +332,8 @@ def build_recipe(b: Builder) -> None:
     for j in range(steps):
         x0 = round(m + j * (pw + gap))
         box = (x0, top, round(x0 + pw), bottom)
-        card = b.panel(box, name=card, radius=8, phrase=f"a bottom panel with {words} steps on {{colour}} cards" if j == 0 else None)
+        card = b.panel(box, name=card, radius=8,
+                       phrase=f"a bottom panel with {words} steps on {{colour}} cards" if j == 0 else None)
         cx = (box[0] + box[2]) / 2
         side = round(min(0.55 * pw, 0.17 * H))
         region = (round(cx - side / 2), round(0.5 * H - side / 2), round(cx + side / 2), round(0.5 * H + side / 2))
@@ -368,7 +384,8 @@ def build_dashboard(b: Builder) -> None:
         pad = round(6 * b.u)
         b.text(label, (box[0] + pad, box[1] + round(0.02 * H), box[2] - pad, box[1] + round(0.11 * H)), "label",
                style="sans-serif", max_size=15, min_size=12, phrase='a card labelled "{text}"')
-        b.text(b.metric_value(), (box[0] + pad, box[1] + round(0.13 * H), box[2] - pad, box[3] - round(0.02 * H)), "value",
+        b.text(b.metric_value(), (box[0] + pad, box[1] + round(0.13 * H), box[2] - pad, box[3] - round(0.02 * H)),
+               "value",
                style="bold sans-serif", max_size=28, min_size=14, phrase='+showing "{text}"')
     chart = (m, round(0.55 * H), W - m, H - m // 2)
     b.panel(chart, radius=6, phrase="a {colour} chart panel below with a bar chart")
@@ -410,6 +427,92 @@ def build_subject_scene(b: Builder, subjects: list[Subject], cols: list[str]) ->
            phrase='the caption "{text}" in {colour} at the bottom')
 
 
+# -- word cards: one text, large, and free phrasing ----------------------------------------------------------
+# The prompt language of word cards varies (nouns, verbs, word order, casing, extra description); each phrasing
+# belongs to one split (`split_of("phrasing:...")`), so test prompts are phrased in ways training never saw.
+WORD_CARD_NOUNS = ("card", "sign", "label", "tile", "poster", "placard", "banner", "badge", "sticker", "note")
+WORD_CARD_PHRASINGS = (
+    'A {bg} {noun} that reads "{text}" in {fg} letters',
+    'A {noun} with the text "{text}" in large {fg} {style} letters on a {bg} background',
+    'A simple {bg} {noun} titled "{text}", the letters in {fg}',
+    '"{text}" written in bold {fg} letters on a plain {bg} background',
+    'A {bg} {noun} saying "{text}" in big {fg} type',
+    'Big {fg} text "{text}" on {bg}',
+    'The word "{text}" in {fg} {style} letters {place}, {bg} background',
+    'A {noun} in {bg} with "{text}" spelled out in {fg}',
+    'A clean {bg} {noun}; it says "{text}" in {fg}',
+    'Make a {bg} {noun} with the words "{text}" in {fg}',
+    'a {fg}-on-{bg} {noun} reading "{text}"',
+    'A minimal {noun}: {bg} background, {fg} {style} lettering that says "{text}" {place}',
+    'A {bg} {noun} showing the word "{text}" {place} in {fg}',
+    'Please draw a {noun} with "{text}" in large {fg} letters, background {bg}',
+    'A {bg} background with "{text}" in {fg} {style} letters {place}',
+    '{bg} {noun}, text "{text}", {fg} letters',
+    'A {noun} that has the text "{text}" printed in {fg} on {bg}',
+    'An eye-catching {bg} {noun} with the headline "{text}" in {fg}',
+    'A plain {bg} {noun} with "{text}" written across it in {fg} capitals',
+    'A {noun} on a {bg} background that spells "{text}" in {fg} {style} type',
+    'Large {fg} lettering reading "{text}" on a {bg} {noun}',
+    'A {bg} {noun} displaying "{text}" in {fg}',
+    'A {noun}, {bg}, with the caption "{text}" in bold {fg} letters {place}',
+    'Design a {bg} {noun} with "{text}" as its only text, in {fg}',
+)
+WORD_CARD_PLACES = {"top": "at the top", "middle": "in the middle", "bottom": "near the bottom"}
+
+
+def word_card_phrasings(split: str) -> tuple[str, ...]:
+    from glmimage.data.vocabulary import split_of
+
+    own = tuple(p for p in WORD_CARD_PHRASINGS if split_of("phrasing:" + p) == split)
+    return own or tuple(p for p in WORD_CARD_PHRASINGS if split_of("phrasing:" + p) == "train")
+
+
+PSEUDO_CONSONANTS, PSEUDO_VOWELS = "BCDFGHJKLMNPRSTVWZ", "AEIOU"
+
+
+def pseudo_word(rng: random.Random) -> str:
+    """A pronounceable made-up word (3-7 letters): training sees letter sequences beyond its few hundred words, so
+    the decoder must learn letters, not whole words."""
+    n = rng.randint(3, 7)
+    start = rng.random() < 0.5
+    return "".join(rng.choice(PSEUDO_CONSONANTS if (i % 2 == 0) == start else PSEUDO_VOWELS) for i in range(n))
+
+
+def word_card_text(b: Builder) -> str:
+    """One word (sometimes two), upper case mostly: short enough to stay large. In training, a third are made up."""
+    if not b.picker.held_out and b.rng.random() < 0.33:
+        word = pseudo_word(b.rng)
+    else:
+        word = b.picker.word(b.rng.choice(("nouns", "nouns", "adjectives", "verbs")))
+    if b.rng.random() < 0.2:
+        pair = f"{b.picker.word('adjectives')} {word}"
+        word = pair if len(pair) <= 12 else word
+    r = b.rng.random()
+    return word.upper() if r < 0.7 else word.title() if r < 0.9 else word.lower()
+
+
+def build_word_card(b: Builder) -> None:
+    m, W, H = b.m, b.W, b.H
+    place = b.rng.choices(("middle", "top", "bottom"), weights=(3, 1, 1))[0]
+    fy = {"top": (0.06, 0.40), "middle": (0.28, 0.72), "bottom": (0.60, 0.94)}[place]
+    region = (m, round(fy[0] * H), W - m, round(fy[1] * H))
+    phrasing = b.rng.choice(word_card_phrasings(b.picker.split))
+    text = word_card_text(b)
+    style = b.rng.choice(TITLE_FONTS)
+    el = b.text(text, region, "title", style=style, max_size=72, min_size=36)
+    el.phrase = phrasing.format(text="{text}", fg="{colour}", bg=b.design.background, style="{style}",
+                                noun=b.rng.choice(WORD_CARD_NOUNS), place=WORD_CARD_PLACES[place])
+    b.design.opening, b.design.closing = "", b.rng.choice(("", "", *b.theme.style_words))
+    b.design.layout["variant"] = place
+    b.design.layout["phrasing"] = phrasing
+    free_rows = [r for r in ROWS if r != place]
+    if b.rng.random() < 0.5:
+        top, bottom = {"top": (0.45, 0.96), "middle": (0.02, 0.26), "bottom": (0.04, 0.56)}[place]
+        free = (m // 2, round(top * H), W - m // 2, round(bottom * H))
+        rows = free_rows if place != "middle" else ["top"]
+        b.shapes_in(free, [f"{r}-{c}" for r in rows for c in COLS], b.rng.randint(1, 2), size_range=(0.14, 0.2))
+
+
 BUILDERS = {
     "poster": build_poster,
     "banner": build_banner,
@@ -418,13 +521,14 @@ BUILDERS = {
     "recipe": build_recipe,
     "price_tag": build_price_tag,
     "dashboard": build_dashboard,
+    "word_card": build_word_card,
 }
 
 
 def build_design(kind: str, width: int, height: int, rng: random.Random, picker: SplitPicker,
                  theme: Theme | None = None) -> Design:
     if kind not in BUILDERS:
-        raise ValueError(f"unknown design kind {kind!r}; known: {KINDS}")
+        raise ValueError(f"unknown design kind {kind!r}; known: {ALL_KINDS}")
     b = Builder(kind, width, height, rng, picker, theme)
     BUILDERS[kind](b)
     b.design.layout.update({"kind": kind, "theme": b.theme.name, "background": b.design.background})

@@ -32,6 +32,7 @@ class TextItem:
     style: str = ""
     size: int = 0
     role: str = "text"
+    char_boxes: tuple[Box, ...] = ()  # one per character: its advance span across the line's ink height
 
 
 @dataclass
@@ -85,7 +86,8 @@ class Sample:
             "width": self.width,
             "height": self.height,
             "prompt": self.prompt,
-            "texts": [vars(t) | {"box": list(t.box)} for t in self.texts],
+            "texts": [vars(t) | {"box": list(t.box), "char_boxes": [list(c) for c in t.char_boxes]}
+                      for t in self.texts],
             "objects": [vars(o) | {"box": list(o.box)} for o in self.objects],
             "subjects": [
                 {"subject": vars(s.subject), "name": s.subject.name, "box": list(s.box), "cell": s.cell}
