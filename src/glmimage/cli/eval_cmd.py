@@ -20,12 +20,15 @@ def register(subparsers) -> None:
     what.add_argument("--noise", action="store_true", help="score uniform noise (should be ~0)")
     what.add_argument("--shuffled", action="store_true", help="score each prompt against another sample's render")
     what.add_argument("--self-check", action="store_true", help="all three reference renderers, one table")
+    what.add_argument("--vae", metavar="MODEL", help="score the ground truth through this model's VAE (encode + "
+                      "decode): the ceiling its latents leave the decoder; see word_accuracy_by_height")
     p.add_argument("--split", default="test", choices=SPLITS)
     p.add_argument("--n", type=int, default=16, help="text-to-image samples")
     p.add_argument("--edits", type=int, default=None, help="edit samples (default: as many as --n; 0 for none)")
     p.add_argument("--world-seed", type=int, default=0)
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--mixed-aspect", action="store_true")
+    p.add_argument("--kinds", help="comma-separated design kinds, e.g. word_card (default: the world's mix)")
     p.add_argument("--steps", type=int, default=None, help="decoder steps (model only; default: the model's)")
     p.add_argument("--guidance", type=float, default=1.5, help="guidance (model only)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed; sample i uses seed + i (model only)")
@@ -52,6 +55,8 @@ def _renderers(mode: str, samples, edit_samples, args):
         return baselines.ground_truth, baselines.ground_truth_edit, "ground-truth"
     if mode == "noise":
         return baselines.noise(args.seed), baselines.noise_edit(args.seed), "noise"
+    if mode == "vae":
+        return baselines.vae_reconstruction(args.vae), baselines.ground_truth_edit, f"vae:{args.vae}"
     if mode == "shuffled":
         if len(samples) < 2 or (edit_samples and len(edit_samples) < 2):
             raise InputError("--shuffled needs --n >= 2 (and --edits 0 or >= 2)")
@@ -71,7 +76,9 @@ def _run_one(mode: str, args, out_dir: str) -> dict:
     from glmimage.evaluation.report import write_report
     from glmimage.evaluation.t2i import evaluate_t2i
 
-    world = World(WorldConfig(size=args.size, mixed_aspect=args.mixed_aspect, split=args.split, seed=args.world_seed))
+    kinds = {"kinds": tuple(k.strip() for k in args.kinds.split(",") if k.strip())} if args.kinds else {}
+    world = World(WorldConfig(size=args.size, mixed_aspect=args.mixed_aspect, split=args.split, seed=args.world_seed,
+                              **kinds))
     n_edits = args.n if args.edits is None else args.edits
     samples = [world.sample(i) for i in range(args.n)]
     edit_samples = [world.edit_sample(i) for i in range(n_edits)]
@@ -127,7 +134,10 @@ def run_eval(args) -> int:
             json.dump({m: {"t2i": r["t2i"], "edits": r["edits"]} for m, r in results.items()}, f, indent=1)
         print(table)
         return 0
-    mode = "model" if args.model else next(m for m in MODES if getattr(args, m.replace("-", "_")))
+    if args.model or args.vae:
+        mode = "model" if args.model else "vae"
+    else:
+        mode = next(m for m in MODES if getattr(args, m.replace("-", "_")))
     out = args.out or f"outputs/eval_{(args.model or mode).strip('/').replace('/', '_')}"
     r = _run_one(mode, args, out)
     t = r["t2i"]

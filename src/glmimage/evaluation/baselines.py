@@ -55,3 +55,21 @@ def shuffled_edit(samples: Sequence[EditSample]):
         raise ValueError("shuffled pairs need at least two samples")
     nxt = {s.key: samples[(i + 1) % len(samples)].target.image for i, s in enumerate(samples)}
     return lambda es: nxt[es.key]
+
+
+def vae_reconstruction(model: str):
+    """The ground truth through a model's VAE (encode, posterior mode, decode): what the decoder could at best give
+    back. Its OCR by text height is the gate before decoder training spends hours on the VAE's latents."""
+    import torch
+
+    from glmimage.engine import Engine
+
+    vae = Engine.from_pretrained(model).pipe.vae.float().eval()
+
+    @torch.no_grad()
+    def render(sample: Sample) -> Image.Image:
+        pixels = torch.from_numpy(np.asarray(sample.image.convert("RGB"), dtype=np.float32)).permute(2, 0, 1)[None]
+        out = vae.decode(vae.encode(pixels / 127.5 - 1).latent_dist.mode()).sample[0].clamp(-1, 1)
+        return Image.fromarray(((out + 1) * 127.5).round().byte().permute(1, 2, 0).numpy())
+
+    return render

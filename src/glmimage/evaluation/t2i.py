@@ -14,7 +14,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from glmimage.data.sample import Sample
-from glmimage.evaluation.detector import DetectorConfig, ObjectCheck, check_objects
+from glmimage.evaluation.detector import DetectorConfig, ObjectCheck, check_objects, dominant_colour
 from glmimage.evaluation.ocr import OcrConfig, OcrLine, read_text
 from glmimage.evaluation.text_metrics import TextScore, mean_ocr_reward, score_texts
 
@@ -34,6 +34,9 @@ class T2IRecord:
     render_seconds: float
     score_seconds: float = 0.0  # OCR + detector
     image: Image.Image | None = field(default=None, repr=False)
+    word_heights: tuple[int, ...] = ()  # per ground-truth word: the ink height (px) of the text line it is in
+    largest_text_ok: bool | None = None  # every word of the tallest text read exactly (None: no text)
+    background_ok: bool | None = None  # the image's frame has the prompt's background colour (None: unknown)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -50,6 +53,9 @@ class T2IRecord:
             "objects": [vars(c) | {"correct": c.correct} for c in self.objects],
             "render_seconds": round(self.render_seconds, 4),
             "score_seconds": round(self.score_seconds, 4),
+            "word_heights": list(self.word_heights),
+            "largest_text_ok": self.largest_text_ok,
+            "background_ok": self.background_ok,
         }
 
 
@@ -60,6 +66,29 @@ def _fit(image: Image.Image, sample: Sample) -> Image.Image:
     return image if image.size == size else image.resize(size, Image.Resampling.BICUBIC)
 
 
+# Text height buckets (ink height of the line in pixels; capitals' height for upper-case words): small print, body,
+# headings, display type. The VAE and the decoder behave differently on each.
+HEIGHT_BUCKETS = ((0, 16, "<16"), (16, 24, "16-24"), (24, 32, "24-32"), (32, 10**6, ">=32"))
+
+
+def height_bucket(height: int) -> str:
+    return next(name for lo, hi, name in HEIGHT_BUCKETS if lo <= height < hi)
+
+
+def text_figures(sample: Sample, text: TextScore) -> tuple[tuple[int, ...], bool | None]:
+    """Per-word line heights (words in `score_texts` order) and whether the tallest text was read whole."""
+    heights, spans, start = [], [], 0
+    for t in sample.texts:
+        n = len(t.text.split())
+        heights += [t.box[3] - t.box[1]] * n
+        spans.append((t.box[3] - t.box[1], start, start + n))
+        start += n
+    if not spans:
+        return (), None
+    _, lo, hi = max(spans, key=lambda s: s[0])
+    return tuple(heights), all(text.correct[lo:hi])
+
+
 def score_t2i(sample: Sample, image: Image.Image, ocr_config: OcrConfig | None = None,
               detector: DetectorConfig | None = None) -> T2IRecord:
     ocr_config, detector = ocr_config or OcrConfig(), detector or DetectorConfig()
@@ -67,10 +96,14 @@ def score_t2i(sample: Sample, image: Image.Image, ocr_config: OcrConfig | None =
     lines = read_text(image, ocr_config)
     gt_texts = [t.text for t in sample.texts]
     read = [line.text for line in lines]
+    text = score_texts(gt_texts, read)
+    heights, largest_ok = text_figures(sample, text)
+    background = sample.layout.get("background")
     return T2IRecord(
-        sample.key, sample.kind, sample.prompt, gt_texts, lines, score_texts(gt_texts, read),
+        sample.key, sample.kind, sample.prompt, gt_texts, lines, text,
         mean_ocr_reward(gt_texts, read), check_objects(image, sample.objects, detector), render_seconds=0.0,
-        image=image,
+        image=image, word_heights=heights, largest_text_ok=largest_ok,
+        background_ok=None if background is None else dominant_colour(image) == background,
     )
 
 
@@ -94,6 +127,16 @@ def summarize_t2i(records: Sequence[T2IRecord]) -> dict[str, Any]:
         }
         for name in ("present", "colour_ok", "position_ok", "correct"):
             out[f"object_{name}"] = sum(getattr(o, name) for o in objs) / len(objs) if objs else None
+        for name in ("largest_text_ok", "background_ok"):
+            known = [getattr(r, name) for r in rs if getattr(r, name) is not None]
+            out[name.replace("_ok", "_right")] = sum(known) / len(known) if known else None
+        by_height: dict[str, list[bool]] = defaultdict(list)
+        for r in rs:
+            for ok, h in zip(r.text.correct, r.word_heights):
+                by_height[height_bucket(h)].append(ok)
+        out["word_accuracy_by_height"] = {name: {"words": len(by_height[name]),
+                                                 "word_accuracy": sum(by_height[name]) / len(by_height[name])}
+                                          for _, _, name in HEIGHT_BUCKETS if by_height[name]}
         return out
 
     by_kind: dict[str, list[T2IRecord]] = defaultdict(list)
