@@ -45,6 +45,7 @@ class ThrowawayServices:
         return self
 
     def _start_postgres(self) -> str:
+        os.environ.setdefault("XDG_RUNTIME_DIR", str(self.root))  # pgserver's lock files; unset in a plain root shell
         import pgserver
 
         server = pgserver.get_server(self.root / "postgres", cleanup_mode="stop")

@@ -25,14 +25,16 @@ def test_every_config_file_loads_and_spells_out_every_value(path):
     cfg = common.load_config(config_cls, path)
     written = yaml.safe_load(path.read_text())
     assert set(written) == {f.name for f in dataclasses.fields(config_cls)} - {"resume"}  # resume: a CLI flag
-    assert cfg.out.startswith("runs/")
+    # short runs write into the work tree; runs meant to go on for days keep their checkpoints outside it
+    assert cfg.out.startswith("runs/") or cfg.out.startswith(str(Path.home() / "glmimage-runs"))
 
 
 def test_nano_configs_chain_each_stage_to_the_previous_output():
     out = {s: common.load_config(importlib.import_module(m).CONFIG, CONFIGS / f"{s}-nano.yaml").out
            for s, m in STAGES.items()}
     # planner and decoder both start from the tokenizer's directory and train side by side (ship joins them)
-    chain = {"tokenizer": "vae", "planner": "tokenizer", "glyph": "tokenizer", "decoder": "tokenizer", "lora": "decoder"}
+    chain = {"tokenizer": "vae", "planner": "tokenizer", "glyph": "tokenizer", "decoder": "tokenizer",
+             "lora": "decoder"}
     assert common.load_config(importlib.import_module(STAGES["vae"]).CONFIG, CONFIGS / "vae-nano.yaml").init is None
     for stage, previous in chain.items():
         cfg = common.load_config(importlib.import_module(STAGES[stage]).CONFIG, CONFIGS / f"{stage}-nano.yaml")

@@ -129,7 +129,8 @@ def test_semantic_tokenizer_resumes_exactly_and_reports_its_code_probe(stage_con
     # not left to the global RNG (before that was fixed this failed in the full file and passed alone)
     assert first["recon"] == pytest.approx(plain["recon"], rel=1e-5)
     assert first["shape_ce"] > 0 and first["colour_ce"] > 0
-    assert first["loss"] == pytest.approx(first["recon"] + first["vq"] + first["shape_ce"] + first["colour_ce"], rel=1e-4)
+    assert first["loss"] == pytest.approx(first["recon"] + first["vq"] + first["shape_ce"] + first["colour_ce"],
+                                          rel=1e-4)
     metrics = json.loads((full / "metrics.json").read_text())
     for name in ("class", "colour"):
         assert 0 <= metrics[f"probe_{name}_accuracy"] <= 1 and 0 <= metrics[f"probe_{name}_baseline"] <= 1
@@ -208,6 +209,23 @@ def test_text_weighted_decoder_loss_changes_the_loss_and_nothing_else(stage_conf
     assert weighted["velocity_mse"] == pytest.approx(plain["velocity_mse"], rel=1e-5)
     assert weighted["loss"] != pytest.approx(plain["loss"], rel=1e-3)
     assert_changed(decoder_runs[0] / "model" / "transformer", full / "model" / "transformer")
+
+def test_decoder_with_the_binding_loss_on_word_cards_resumes_exactly_and_logs_it(stage_config, tokenizer_runs):
+    """The glyph binding loss trains through the stage (resuming exactly), is logged with its accuracy and the
+    step's throughput, and leaves a model directory the reference pipeline loads with its own processor."""
+    from diffusers import GlmImagePipeline
+    from diffusers.models.transformers.transformer_glm_image import GlmImageAttnProcessor
+
+    full, resumed = train_and_resume(stage_config, "decoder", decoder.train, binding_loss_weight=0.5,
+                                     world_kinds=("word_card", "poster"), init=str(tokenizer_runs[0] / "model"))
+    assert_same(full / "model" / "transformer", resumed / "model" / "transformer")
+    rows = [line.split(",") for line in (full / "log.csv").read_text().splitlines()[1:]]
+    names = {name for _, name, _, _ in rows}
+    assert {"binding_loss", "binding_accuracy", "samples_per_s"} <= names
+    assert all(float(v) > 0 for _, name, v, _ in rows if name in ("binding_loss", "samples_per_s"))
+    pipe = GlmImagePipeline.from_pretrained(full / "model")
+    assert all(isinstance(b.attn1.processor, GlmImageAttnProcessor) for b in pipe.transformer.transformer_blocks)
+
 
 def test_decoder_with_evaluation_off_trains_and_reports_no_decodes(stage_config, tokenizer_runs):
     cfg = stage_config("decoder", "decoder-no-eval", steps=1, save_every=1, init=str(tokenizer_runs[0] / "model"),

@@ -58,6 +58,7 @@ class RunConfig:
     keep_checkpoints: int = 2
     image_size: int = 128  # side of the (square) training images
     world_seed: int = 0  # seed of the synthetic world (glmimage.data)
+    world_kinds: tuple[str, ...] = ()  # design kinds drawn round-robin (repeat one to weight it); () = the world's mix
     mixed_precision: str = "no"
     cpu_threads: int = 0  # torch threads per process; 0 = leave torch's default
     find_unused_parameters: bool = False
@@ -93,6 +94,15 @@ class RunConfig:
             raise InputError("grad_clip and weight_decay must be >= 0")
         if self.mixed_precision not in MIXED_PRECISION:
             raise InputError(f"mixed_precision must be one of {MIXED_PRECISION}, got {self.mixed_precision!r}")
+        from glmimage.data.layouts import ALL_KINDS
+
+        # "~" and $VARS in paths: long runs keep their checkpoints outside the work tree (docs/training-runs.md)
+        self.out = expand_path(self.out)
+        self.init = expand_path(self.init) if self.init else self.init
+
+        self.world_kinds = tuple(self.world_kinds or ())
+        if any(k not in ALL_KINDS for k in self.world_kinds):
+            raise InputError(f"world_kinds must name kinds of {ALL_KINDS}, got {self.world_kinds!r}")
         if self.image_size % 32 or not 128 <= self.image_size <= 2048:
             raise InputError(f"image_size must be a multiple of 32 in [128, 2048] (the world's sizes), "
                              f"got {self.image_size}")
@@ -110,12 +120,17 @@ class DataConfig(RunConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        self.cache_dir = expand_path(self.cache_dir)
         if not 0 <= self.edit_fraction <= 1:
             raise InputError(f"edit_fraction must be in [0, 1], got {self.edit_fraction}")
         if min(self.num_samples, self.num_edit_samples) < 0 or self.cache_shard_size < 1:
             raise InputError("num_samples and num_edit_samples must be >= 0, cache_shard_size >= 1")
         if self.edit_fraction > 0 and self.num_samples > 0 and self.num_edit_samples == 0:
             raise InputError("edit_fraction > 0 with a cached set (num_samples > 0) needs num_edit_samples > 0")
+
+
+def expand_path(path: str) -> str:
+    return os.path.expandvars(os.path.expanduser(str(path)))
 
 
 # -- configs ------------------------------------------------------------------------------------------------
@@ -203,6 +218,7 @@ class Run:
     data_offset: int = 0  # stream position at step 0 (non-zero only after resuming with another world size)
     bar: Any = None  # the progress bar (main process)
     pending: dict = field(default_factory=dict)  # scalars since the last log line: name -> (sum, count)
+    step_started: float = 0.0  # perf_counter() when the current step began (samples_per_s)
 
     @property
     def main(self) -> bool:
@@ -319,6 +335,7 @@ def train_steps(run: Run) -> Iterator[tuple[int, torch.Generator]]:
     run.bar = bar
     try:
         for step in range(run.start_step, run.cfg.steps):
+            run.step_started = time.perf_counter()
             yield step, seed_step(run.cfg.seed, step, run.rank)
             bar.update(1)
     finally:
@@ -464,7 +481,11 @@ def should_save(run: Run, step: int) -> bool:
 
 def finish_step(run: Run, step: int, parts: dict[str, float], export_model_dir: Callable[[], Any]) -> None:
     """After optimiser step `step` (1-based): log its scalars; at save points write a checkpoint and, before the last
-    step, the model directory (the stage writes the final one itself, after its loop)."""
+    step, the model directory (the stage writes the final one itself, after its loop). Throughput (samples_per_s,
+    all processes) covers the step's data, forward, backward and update, not the save points."""
+    if run.step_started:
+        elapsed = time.perf_counter() - run.step_started
+        parts = {**parts, "samples_per_s": run.cfg.batch_size * run.world_size / max(elapsed, 1e-9)}
     log_scalars(run, step, parts)
     if should_save(run, step):
         save_checkpoint(run, step)
@@ -547,7 +568,8 @@ def with_ema_weights(ema, params):
 
 
 def stage_cli(stage: str, config_cls, train_fn, argv: list[str] | None = None) -> int:
-    """`python -m glmimage.training.<stage> --config X [--resume] [--out DIR] [--set k=v ...]` (for accelerate launch)."""
+    ("""`python -m glmimage.training.<stage> --config X [--resume] [--out DIR] [--set k=v ...]` """
+     """(for accelerate launch).""")
     import argparse
     import sys
 

@@ -25,7 +25,8 @@ VQ_PATCH = 16  # vision patch (preset patch_size); the planner's grid is side/32
 
 
 def make_world(cfg, split: str = "train") -> World:
-    return World(WorldConfig(size=cfg.image_size, seed=cfg.world_seed, split=split))
+    kinds = {"kinds": tuple(cfg.world_kinds)} if getattr(cfg, "world_kinds", ()) else {}
+    return World(WorldConfig(size=cfg.image_size, seed=cfg.world_seed, split=split, **kinds))
 
 
 def is_edit_position(position: int, edit_fraction: float) -> bool:
@@ -67,17 +68,21 @@ class TrainItem:
     references: list[Image.Image]  # empty for text-to-image; fitted to valid sizes as the engine fits them
     texts: list[str]  # ground-truth texts visible in the target (for OCR metrics)
     text_boxes: tuple[tuple[int, int, int, int], ...] | list = ()  # their (x0, y0, x1, y1) pixel boxes
+    char_boxes: list = ()  # per text, one box per character (the renderer's advance spans)
 
 
 def world_item(world: World, kind: str, index: int, limits=None) -> TrainItem:
     """World sample `index` of a kind ("t2i" or "edit"); references fitted to the model's valid sizes."""
     if kind == "edit":
         edit = world.edit_sample(index)
+        prompt, target = edit.instruction, edit.target
         refs = [fit_reference(r, limits) if limits is not None else r for r in edit.refs]
-        texts = edit.target.texts
-        return TrainItem(edit.instruction, edit.target.image, refs, [t.text for t in texts], [t.box for t in texts])
-    sample = world.sample(index)
-    return TrainItem(sample.prompt, sample.image, [], [t.text for t in sample.texts], [t.box for t in sample.texts])
+    else:
+        target = world.sample(index)
+        prompt, refs = target.prompt, []
+    texts = target.texts
+    return TrainItem(prompt, target.image, refs, [t.text for t in texts], [t.box for t in texts],
+                     [list(t.char_boxes) for t in texts])
 
 
 def text_mask(boxes, width: int, height: int, cell: int) -> torch.Tensor:

@@ -41,6 +41,7 @@ from glmimage.engine.planner import target_grids
 from glmimage.errors import InputError
 from glmimage.prompts.glyph_text import extract_glyph_texts
 from glmimage.training import common
+from glmimage.training.binding import binding_processor, glyph_targets, install_binding_attention
 from glmimage.training.data import text_mask
 from glmimage.training.encode import StreamData
 
@@ -59,6 +60,8 @@ class DecoderTrainConfig(common.DataConfig):
     eval_guidance: float = 1.5
     text_loss_weight: float = 1.0  # loss weight of latent cells under the prompt's rendered texts (1 = plain MSE)
     heldout_samples: int = 0  # validation designs of the held-out velocity MSE at each save point (0 = off)
+    binding_loss_weight: float = 0.0  # glyph binding (training/binding.py): weight of its cross-entropy; 0 = off
+    binding_heads: int = 1  # heads per layer whose glyph attention the binding loss supervises
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -68,6 +71,8 @@ class DecoderTrainConfig(common.DataConfig):
             raise InputError("prior_drop and glyph_drop must be in [0, 1]")
         if self.loss_space not in LOSS_SPACES:
             raise InputError(f"loss_space must be one of {LOSS_SPACES}, got {self.loss_space!r}")
+        if self.binding_loss_weight < 0 or self.binding_heads < 1:
+            raise InputError("binding_loss_weight must be >= 0 and binding_heads >= 1")
         if self.text_loss_weight < 1:
             raise InputError(f"text_loss_weight must be >= 1, got {self.text_loss_weight}")
         if self.eval_steps < 1 or self.eval_guidance < 0:
@@ -142,17 +147,23 @@ def flow_loss(transformer, text_encoder, tokenizer, items: list[dict], cfg, gen:
     s = sigma.view(-1, 1, 1, 1).to(device, dtype)
     x_t = (1 - s) * x0 + s * noise
 
-    attention_kwargs, cache = None, None
+    attention_kwargs, cache = {}, None
     if items[0].get("ref_latents"):
         cache = reference_cache(transformer, items, cfg.reference_grad)
         attention_kwargs = {"reference_rows": torch.arange(batch), "reference_visible": ~drop_prior}
+    binder = binding_processor(base) if getattr(cfg, "binding_loss_weight", 0) > 0 else None  # LoRA: none
+    if binder is not None:
+        dit_grid = (x0.shape[-2] // patch, x0.shape[-1] // patch)
+        attention_kwargs["glyph_targets"] = glyph_targets(tokenizer, texts, items, text.shape[1], dit_grid,
+                                                          height // dit_grid[0])
+        binder.records.clear()
     pixel_size = torch.tensor([[height, width]] * batch, device=device, dtype=dtype)
     pred = transformer(
         hidden_states=x_t, encoder_hidden_states=text.to(dtype), prior_token_id=prior,
         prior_token_drop=drop_prior.to(device)[:, None].expand_as(prior).clone(),
         timestep=(u * scheduler_config["num_train_timesteps"] - 1).to(device), target_size=pixel_size,
         crop_coords=torch.zeros(batch, 2, device=device, dtype=dtype),
-        attention_mask=None if bool(glyph_mask.all()) else glyph_mask, attention_kwargs=attention_kwargs,
+        attention_mask=None if bool(glyph_mask.all()) else glyph_mask, attention_kwargs=attention_kwargs or None,
         kv_caches=cache, return_dict=False,
     )[0].float()
     velocity = (noise - x0).float()
@@ -165,6 +176,12 @@ def flow_loss(transformer, text_encoder, tokenizer, items: list[dict], cfg, gen:
     on_text = text_cells(items, width // x0.shape[-1], device) if any(it.get("text_boxes") for it in items) else None
     loss = weighted_mean(error, text_weights(on_text, cfg.text_loss_weight))
     parts = {"velocity_mse": F.mse_loss(pred, velocity).item()}
+    if binder is not None and binder.records:
+        binding = torch.stack([r[0] for r in binder.records]).mean()
+        loss = loss + cfg.binding_loss_weight * binding
+        parts["binding_loss"] = binding.item()
+        parts["binding_accuracy"] = torch.stack([r[1] for r in binder.records]).mean().item()
+        binder.records.clear()
     if on_text is not None:
         on_text = on_text.expand_as(pred)
         parts["text_sq_error"] = ((pred.detach() - velocity) ** 2 * on_text).sum().item()
@@ -212,6 +229,9 @@ def decoder_step_loss(transformer, text_encoder, tokenizer, items: list[dict], c
         loss, p = flow_loss(transformer, text_encoder, tokenizer, group, cfg, gen, scheduler_config)
         total = total + loss * len(group) / len(items)
         parts["velocity_mse"] += p["velocity_mse"] * len(group) / len(items)
+        for key in ("binding_loss", "binding_accuracy"):  # groups without texts have none
+            if key in p:
+                parts[key] = parts.get(key, 0.0) + p[key] * len(group) / len(items)
         text_sq_error, text_values = text_sq_error + p.get("text_sq_error", 0.0), text_values + p.get("text_values", 0)
     if text_values:
         parts["text_velocity_mse"] = text_sq_error / text_values  # over the latent cells under the texts
@@ -322,6 +342,8 @@ def train(cfg: DecoderTrainConfig) -> Path:
     pipe = common.load_pipeline(cfg)
     transformer, text_encoder = pipe.transformer, pipe.text_encoder
     install_masked_attention(transformer)  # correct glyph padding masks and per-row reference visibility
+    if cfg.binding_loss_weight > 0:  # the same attention, plus the binding loss's records
+        install_binding_attention(transformer, cfg.binding_heads)
     for frozen in (pipe.vae, pipe.vision_language_encoder):
         frozen.requires_grad_(False).eval()
     text_encoder.requires_grad_(cfg.train_glyph_encoder).train(cfg.train_glyph_encoder)

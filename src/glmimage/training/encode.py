@@ -44,6 +44,7 @@ def encode_codes(pipe, item: TrainItem) -> dict:
     planner, image_processor = pipe.vision_language_encoder, pipe.processor.image_processor
     grid, preview_grid = target_grids(item.image.height, item.image.width)
     out = {"prompt": item.prompt, "texts": list(item.texts), "text_boxes": [list(b) for b in item.text_boxes],
+           "char_boxes": [[list(b) for b in boxes] for boxes in item.char_boxes],
            "size": list(item.image.size),
            "codes": vq_codes(planner, image_processor, [item.image], grid)[0]}
     if item.references:
@@ -58,6 +59,11 @@ def encode_codes(pipe, item: TrainItem) -> dict:
     return out
 
 
+def world_kinds_key(cfg) -> tuple:
+    """Fingerprint parts of the world's kind mix: none for the default mix, so caches of earlier runs stay valid."""
+    return (("kinds", *cfg.world_kinds),) if cfg.world_kinds else ()
+
+
 def latent_set(run, pipe, kind: str, size: int, limits) -> EncodedSet:
     """Cached latents of the first `size` world samples of a kind (targets and references)."""
     cfg, world = run.cfg, make_world(run.cfg)
@@ -67,7 +73,8 @@ def latent_set(run, pipe, kind: str, size: int, limits) -> EncodedSet:
         return [{"latent": encode_latents(pipe, [it.image])[0], "ref_latents": encode_latents(pipe, it.references)}
                 for it in items]
 
-    key = fingerprint("latents", kind, cfg.image_size, cfg.world_seed, limits, modules=(pipe.vae,))
+    key = fingerprint("latents", kind, cfg.image_size, cfg.world_seed, *world_kinds_key(cfg), limits,
+                      modules=(pipe.vae,))
     return EncodedSet(run, f"latents-{kind}", key, size, cfg.cache_shard_size, cfg.cache_dir, encode).build()
 
 
@@ -79,8 +86,9 @@ def code_set(run, pipe, kind: str, size: int, limits) -> EncodedSet:
     def encode(indices: list[int]) -> list[dict]:
         return [encode_codes(pipe, world_item(world, kind, i, limits)) for i in indices]
 
-    # "text_boxes": caches written before items carried their boxes are not reused
-    key = fingerprint("codes", "text_boxes", kind, cfg.image_size, cfg.world_seed, limits,
+    # "text_boxes", "char_boxes": caches written before items carried their boxes are not reused
+    key = fingerprint("codes", "text_boxes", "char_boxes", kind, cfg.image_size, cfg.world_seed,
+                      *world_kinds_key(cfg), limits,
                       modules=(model.visual, model.vqmodel))
     return EncodedSet(run, f"codes-{kind}", key, size, cfg.cache_shard_size, cfg.cache_dir, encode).build()
 
