@@ -11,14 +11,18 @@ from __future__ import annotations
 import torch
 
 
+def glyph_token_rows(texts: list[str], tokenizer, max_sequence_length: int = 2048) -> list[list[int]]:
+    """The token rows of one prompt's glyph texts ([""] when it quotes nothing), as the reference builds them: one
+    pad before every text when the number of texts is even (sic: the length of the list, not of a text)."""
+    input_ids = tokenizer(texts or [""], max_length=max_sequence_length, truncation=True).input_ids
+    return [[tokenizer.pad_token_id] * ((len(input_ids) + 1) % 2) + ids for ids in input_ids]
+
+
 @torch.no_grad()
 def encode_glyph_text(texts: list[str], tokenizer, text_encoder, max_sequence_length: int = 2048) -> torch.Tensor:
     """(1, L, D) embeddings of the glyph texts of one prompt; [""] when the prompt quotes nothing."""
-    texts = texts or [""]
     device = text_encoder.device
-    input_ids = tokenizer(texts, max_length=max_sequence_length, truncation=True).input_ids
-    # The reference prepends one pad to every text when the number of texts is even (sic: len of the list).
-    input_ids = [[tokenizer.pad_token_id] * ((len(input_ids) + 1) % 2) + ids for ids in input_ids]
+    input_ids = glyph_token_rows(texts, tokenizer, max_sequence_length)
     max_len = max(len(ids) for ids in input_ids)
     mask = torch.tensor([[1] * len(ids) + [0] * (max_len - len(ids)) for ids in input_ids], device=device)
     ids = torch.tensor([ids + [tokenizer.pad_token_id] * (max_len - len(ids)) for ids in input_ids], device=device)

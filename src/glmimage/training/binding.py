@@ -17,15 +17,14 @@ import torch.nn.functional as F
 from diffusers.models.embeddings import apply_rotary_emb
 
 from glmimage.engine.attention import GlmImageMaskedAttnProcessor
+from glmimage.engine.glyphs import glyph_token_rows
 
 IGNORE = -1  # image tokens on no character
 
 
 def glyph_rows(tokenizer, texts: list[str]) -> list[list[int]]:
-    """The token rows `training.decoder.glyph_embeddings` (and the engine) build for one prompt's glyph texts."""
-    ids = tokenizer(texts or [""], truncation=True, max_length=2048).input_ids
-    lead = (len(ids) + 1) % 2  # one pad before every text when the number of texts is even (the reference's rule)
-    return [[tokenizer.pad_token_id] * lead + r for r in ids]
+    """The token rows the engine and `training.decoder.glyph_embeddings` build for one prompt's glyph texts."""
+    return glyph_token_rows(texts, tokenizer)
 
 
 def char_positions(tokenizer, texts: list[str]) -> list[list[int]]:

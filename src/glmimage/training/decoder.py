@@ -35,7 +35,7 @@ from diffusers.models.transformers.transformer_glm_image import GlmImageKVCache
 from diffusers.pipelines.glm_image.pipeline_glm_image import calculate_shift
 
 from glmimage.engine.attention import install_masked_attention
-from glmimage.engine.glyphs import pad_batch
+from glmimage.engine.glyphs import glyph_token_rows, pad_batch
 from glmimage.engine.plan import upsample_tokens
 from glmimage.engine.planner import target_grids
 from glmimage.errors import InputError
@@ -84,9 +84,9 @@ def glyph_embeddings(tokenizer, text_encoder, texts: list[list[str]], device) ->
     `engine.glyphs.encode_glyph_text` computes (same ids, same odd/even pad rule), all texts in one encoder call."""
     rows, owners = [], []
     for i, sample_texts in enumerate(texts):
-        ids = tokenizer(sample_texts or [""], max_length=GLYPH_MAX_TOKENS, truncation=True).input_ids
-        rows += [[tokenizer.pad_token_id] * ((len(ids) + 1) % 2) + r for r in ids]
-        owners += [i] * len(ids)
+        sample_rows = glyph_token_rows(sample_texts, tokenizer, GLYPH_MAX_TOKENS)
+        rows += sample_rows
+        owners += [i] * len(sample_rows)
     longest = max(len(r) for r in rows)
     mask = torch.tensor([[1] * len(r) + [0] * (longest - len(r)) for r in rows], device=device)
     ids = torch.tensor([r + [tokenizer.pad_token_id] * (longest - len(r)) for r in rows], device=device)
