@@ -28,12 +28,13 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from glmimage.bench.compare import BenchConfig, run_bench
     from glmimage.errors import InputError
+    from glmimage.models.sizes import parse_size
 
+    width, height = parse_size(args.size)
     try:
-        width, height = (int(v) for v in args.size.lower().split("x"))
         batches = tuple(int(b) for b in args.batch_sizes.split(","))
     except ValueError:
-        raise InputError("--size must look like 256x256 and --batch-sizes like 1,4,8") from None
+        raise InputError(f"--batch-sizes must look like 1,4,8, got {args.batch_sizes!r}") from None
     kwargs = dict(model=args.model, width=width, height=height, steps=args.steps, batch_sizes=batches,
                   num_threads=args.threads, repeats=args.repeats, quality_samples=args.quality,
                   compile=not args.no_compile, distinct_prompts=args.distinct_prompts)

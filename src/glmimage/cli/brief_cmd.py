@@ -61,10 +61,10 @@ def register(subparsers) -> None:
 
 
 def run_compile(args) -> int:
+    from glmimage.models.sizes import limits_for_model
     from glmimage.prompts.brand import load_brand_kit
     from glmimage.prompts.brief import compile_brief, load_brief
     from glmimage.prompts.library import FilePromptLibrary
-    from glmimage.prompts.sizes import limits_for_model
 
     compiled = compile_brief(
         load_brief(args.brief),

@@ -10,20 +10,12 @@ from pathlib import Path
 from glmimage.errors import InputError
 
 
-def _size(text: str) -> tuple[int, int]:
-    try:
-        w, h = text.lower().split("x")
-        return int(w), int(h)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must look like 256x256, got {text!r}") from None
-
-
 def _sampling_args(p: argparse.ArgumentParser) -> None:
     from glmimage.defaults import DEFAULT_MODEL
 
     p.add_argument("prompt", help='the prompt; quote the text to render, e.g. \'a poster titled "SALE"\'')
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"preset name or model directory (default: {DEFAULT_MODEL})")
-    p.add_argument("--size", type=_size, help="WIDTHxHEIGHT, multiples of 32 (default: the model's)")
+    p.add_argument("--size", help="WIDTHxHEIGHT, multiples of 32 (default: the model's)")
     p.add_argument("--width", type=int)
     p.add_argument("--height", type=int)
     p.add_argument("--steps", type=int, help="decoder steps (default: the model's)")
@@ -67,9 +59,12 @@ def register(subparsers) -> None:
 
 
 def _dims(args) -> tuple[int | None, int | None]:
+    """--size or --width/--height, as the parameter policy takes them (it checks them with the one size rule)."""
+    from glmimage.models.sizes import parse_size
+
     if args.size and (args.width or args.height):
         raise InputError("give either --size or --width/--height, not both")
-    return args.size if args.size else (args.width, args.height)
+    return parse_size(args.size) if args.size else (args.width, args.height)
 
 
 def _output_paths(out: str, n: int) -> list[Path]:

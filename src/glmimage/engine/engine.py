@@ -30,7 +30,7 @@ from glmimage.engine.references import MAX_REFERENCES, fit_reference, load_refer
 from glmimage.engine.results import GenerationResult
 from glmimage.errors import InputError, ModelLoadError
 from glmimage.models.load import HEAVY_COMPONENTS, LoadedModel, load_component, load_model
-from glmimage.models.sizes import check_size, snap_size
+from glmimage.models.sizes import resolve_size
 from glmimage.prompts.glyph_text import extract_glyph_texts
 
 MAX_PROMPT_CHARS = 4000
@@ -160,11 +160,10 @@ class Engine:
             raise InputError(f"num_images must be an integer in 1..{MAX_IMAGES}, got {num_images!r}")
         return steps, float(guidance), seed, num_images
 
-    def _size(self, width, height) -> tuple[int, int]:
-        width = self.limits.default_width if width is None else width
-        height = self.limits.default_height if height is None else height
-        check_size(width, height, self.limits)
-        return width, height
+    def _size(self, width, height, reference_size: tuple[int, int] | None = None) -> tuple[int, int]:
+        """The size rule of every entry point (`glmimage.models.sizes.resolve_size`): both sides or neither;
+        neither means the first reference's size snapped to a valid one (edits), else the model's default."""
+        return resolve_size(self.limits, width=width, height=height, reference_size=reference_size)
 
     def _references(self, images) -> list[Image.Image]:
         if images is None or isinstance(images, (str, bytes, Image.Image)):
@@ -189,9 +188,7 @@ class Engine:
                 raise InputError(f"copy_bias must be a number in 0..{MAX_COPY_BIAS}, got {copy_bias!r}")
             if sampling is not None:  # an edit (refs)
                 sampling["copy_bias"] = float(copy_bias)
-        if refs and (width is None and height is None):
-            width, height = snap_size(refs[0].width, refs[0].height, self.limits)
-        width, height = self._size(width, height)
+        width, height = self._size(width, height, refs[0].size if refs else None)
         with self._lock, torch_threads(self.options.num_threads), self._using("vision_language_encoder") as (planner,):
             return make_plan(planner, self.pipe.processor, prompt, width, height, seed, references=refs,
                              model_id=self.model_id, progress=progress, sampler=self.options.planner,

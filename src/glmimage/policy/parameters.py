@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from glmimage.errors import InputError
+from glmimage.models.sizes import parse_size
 from glmimage.policy.request import PARAMETERS, GenerationRequest
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("default_policy.yaml")
@@ -122,17 +123,6 @@ class ParameterPolicy:
         return {"name": self.name, "parameters": {
             name: {"settable": r.settable, "min": r.minimum, "max": r.maximum, "default": r.default}
             for name, r in self.rules.items()}}
-
-
-def parse_size(size: Any) -> tuple[int, int]:
-    """'768x512' or (768, 512) -> (768, 512)."""
-    if isinstance(size, str):
-        parts = size.lower().replace(" ", "").split("x")
-        if len(parts) == 2 and all(p.isdigit() for p in parts):
-            return int(parts[0]), int(parts[1])
-    elif isinstance(size, (tuple, list)) and len(size) == 2:
-        return size[0], size[1]
-    raise InputError(f"size={size!r} must look like '768x512'")
 
 
 def policy_from_dict(data: Mapping[str, Any], name: str = "policy") -> ParameterPolicy:

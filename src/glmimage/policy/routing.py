@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Literal
 
 from glmimage.errors import InputError
+from glmimage.models.sizes import LimitsLike, resolve_size
 from glmimage.policy.request import GenerationRequest
-from glmimage.prompts.sizes import LimitsLike, resolve_size
 
 Mode = Literal["text-to-image", "image-to-image"]
 TEXT_TO_IMAGE: Mode = "text-to-image"

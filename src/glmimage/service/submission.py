@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import math
-import re
 
 from PIL import Image, UnidentifiedImageError
 from sqlalchemy import select
@@ -14,10 +13,9 @@ from sqlalchemy.orm import Session
 
 from glmimage.engine.references import load_reference
 from glmimage.errors import InputError
-from glmimage.models.sizes import check_size, snap_size
+from glmimage.models.sizes import ASPECT_PRESETS, parse_size, resolve_size
 from glmimage.policy import GenerationRequest
 from glmimage.prompts.library import parse_ref
-from glmimage.prompts.sizes import ASPECT_PRESETS, size_for_aspect
 from glmimage.prompts.templates import PromptTemplate
 from glmimage.service import jobs as job_store
 from glmimage.service.auth import reserve_quota
@@ -74,26 +72,24 @@ def read_reference(data: bytes, index: int, services: Services) -> tuple[bytes, 
                        "invalid_image", "image") from None
 
 
-def resolve_size(size: str, limits, reference_size: tuple[int, int] | None = None) -> tuple[int, int]:
+def size_from_param(size: str, limits, reference_size: tuple[int, int] | None = None) -> tuple[int, int]:
     """'WxH', an aspect preset name, or 'auto' (the model default; for edits the reference's size snapped the
-    way the engine snaps it)."""
+    way the engine snaps it), resolved by the one size rule (`glmimage.models.sizes`)."""
     text = size.strip().lower()
     try:
         if text == "auto":
-            if reference_size is not None:
-                return snap_size(*reference_size, limits)
-            return limits.default_width, limits.default_height
-        if m := re.fullmatch(r"(\d{1,5})\s*x\s*(\d{1,5})", text):
-            width, height = int(m.group(1)), int(m.group(2))
-            check_size(width, height, limits)
-            return width, height
+            return resolve_size(limits, reference_size=reference_size)
         if text in ASPECT_PRESETS:
-            return size_for_aspect(text, limits)
+            return resolve_size(limits, aspect=text)
+        try:
+            width, height = parse_size(text)
+        except InputError:
+            raise ApiError(400, f"size {size!r} is not valid: use 'WxH' with multiples of {limits.multiple} in "
+                                f"[{limits.min_side}, {limits.max_side}], 'auto', or a preset "
+                                f"({', '.join(ASPECT_PRESETS)})", "invalid_size", "size") from None
+        return resolve_size(limits, width=width, height=height)
     except InputError as exc:
         raise ApiError(400, f"size {size!r}: {exc}", "invalid_size", "size") from None
-    raise ApiError(400, f"size {size!r} is not valid: use 'WxH' with multiples of {limits.multiple} in "
-                        f"[{limits.min_side}, {limits.max_side}], 'auto', or a preset ({', '.join(ASPECT_PRESETS)})",
-                   "invalid_size", "size")
 
 
 def resolve_prompt(session: Session, params: GenerationParams) -> tuple[str, int | None, int | None]:
@@ -178,7 +174,7 @@ def build_spec(services: Services, session: Session, engine, params: GenerationP
     if len(checked) > s.max_reference_images:
         raise ApiError(400, f"{len(checked)} reference images; an edit takes 1 to {s.max_reference_images}",
                        "too_many_images", "image")
-    width, height = resolve_size(params.size, engine.limits, checked[0][1] if checked else None)
+    width, height = size_from_param(params.size, engine.limits, checked[0][1] if checked else None)
     text, template_id, brand_kit_id = resolve_prompt(session, params)
     policy_flag = check_prompt_text(services, text)
     explicit_size = None if params.size.strip().lower() == "auto" else (width, height)

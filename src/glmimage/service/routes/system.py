@@ -7,7 +7,7 @@ from functools import lru_cache
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
-from glmimage.prompts.sizes import ASPECT_PRESETS, size_for_aspect
+from glmimage.models.sizes import ASPECT_PRESETS, size_for_aspect
 from glmimage.service.deps import EngineDep, ServicesDep
 from glmimage.service.schemas import Health, ServiceConfig, SizePreset
 
