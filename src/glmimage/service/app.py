@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
@@ -27,12 +28,16 @@ from glmimage.service.routes import (
 )
 from glmimage.service.services import Services
 from glmimage.service.settings import Settings
-from glmimage.service.worker import DEFAULT_TEXT_CHECKER
+from glmimage.service.worker import DEFAULT_TEXT_CHECKER, TextCheckerArg
+
+if TYPE_CHECKING:
+    from glmimage.engine import Engine
 
 WEB_DIR = Path(__file__).with_name("web")
 
 
-def create_app(settings: Settings | None = None, *, engine=None, text_checker=DEFAULT_TEXT_CHECKER) -> FastAPI:
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None,
+               text_checker: TextCheckerArg = DEFAULT_TEXT_CHECKER) -> FastAPI:
     """`engine`: a loaded `glmimage.engine.Engine` (else `settings.model` loads in the background).
     `text_checker`: the OCR behind the text QA check (default: the evaluation module's OCR if settings.ocr)."""
     settings = settings or Settings.from_env()
@@ -85,5 +90,8 @@ def shutdown_aware_server(app: FastAPI, **config):
             super().handle_exit(sig, frame)
 
     # uvicorn's own logging config is left off: configure_logging already routed its loggers.
-    return Server(uvicorn.Config(app, log_config=None, access_log=False,
-                                 timeout_graceful_shutdown=services.settings.shutdown_timeout_s, **config))
+    return Server(uvicorn.Config(
+        app, log_config=None, access_log=False,
+        # uvicorn annotates this int, but only hands it to asyncio.wait_for(timeout=...), which takes float seconds.
+        timeout_graceful_shutdown=services.settings.shutdown_timeout_s,  # type: ignore[arg-type]
+        **config))

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from glmimage.service.db import rows_matched
 from glmimage.service.tables import ApiKey, utcnow
 
 ROLES = ("generate", "review", "admin")
@@ -86,13 +87,14 @@ def revoke_key(session: Session, key_id: int) -> ApiKey | None:
 def reserve_quota(session: Session, key_id: int, images: int) -> bool:
     """Count `images` against the key's quota; False (and nothing counted) if that would exceed it.
     One conditional UPDATE, so concurrent requests (or API processes) cannot overdraw."""
-    result = session.execute(
+    matched = rows_matched(
+        session,
         update(ApiKey)
         .where(ApiKey.id == key_id)
         .where((ApiKey.quota_images.is_(None)) | (ApiKey.images_used + images <= ApiKey.quota_images))
-        .values(images_used=ApiKey.images_used + images)
+        .values(images_used=ApiKey.images_used + images),
     )
-    return result.rowcount == 1
+    return matched == 1
 
 
 def refund_quota(session: Session, key_id: int | None, images: int) -> None:

@@ -9,11 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, cast
 
 from sqlalchemy import create_engine, event, make_url, text
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.engine import Engine as SqlEngine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.dml import UpdateBase
 
 from glmimage.errors import InputError
 
@@ -64,6 +67,12 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def rows_matched(session: Session, statement: UpdateBase) -> int:
+    """Execute an UPDATE (or DELETE) in `session` and return how many rows it matched. `Session.execute` is typed
+    to return a plain `Result` for every statement; for these it is a `CursorResult`, the one with `rowcount`."""
+    return cast("CursorResult[Any]", session.execute(statement)).rowcount
 
 
 def alembic_config(url: str):

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from glmimage.service.auth import refund_quota
+from glmimage.service.db import rows_matched
 from glmimage.service.tables import (
     CANCELED,
     FAILED,
@@ -101,8 +102,8 @@ def store_asset(session: Session, data: bytes) -> Asset:
             asset = Asset(hash=digest, mime=mime, width=width, height=height, size_bytes=len(data), data=data)
             session.add(asset)
         return asset
-    except IntegrityError:
-        return session.get(Asset, digest)
+    except IntegrityError:  # another request stored the same bytes at the same moment: theirs is there now
+        return session.get_one(Asset, digest)
 
 
 def submit(session: Session, spec: JobSpec, *, model_id: str, api_key_id: int | None) -> Generation:
@@ -157,13 +158,14 @@ def claim_batch(session: Session, worker_id: str, max_images: int, job_id: str |
     batch_id, now = uuid.uuid4().hex, utcnow()
     claimed = []
     for gen in candidates:
-        result = session.execute(
+        matched = rows_matched(
+            session,
             update(Generation)
             .where(Generation.id == gen.id, Generation.status == QUEUED)
             .values(status=RUNNING, worker_id=worker_id, batch_id=batch_id, attempts=Generation.attempts + 1,
-                    started_at=now, heartbeat_at=now)
+                    started_at=now, heartbeat_at=now),
         )
-        if result.rowcount == 1:
+        if matched == 1:
             claimed.append(gen.id)
     session.commit()
     session.expire_all()
@@ -191,13 +193,14 @@ def mark_succeeded(session: Session, gen: Generation, worker_id: str, seed: int,
         values["steps"] = func.coalesce(Generation.steps, steps)
     if guidance is not None:
         values["guidance"] = func.coalesce(Generation.guidance, guidance)
-    result = session.execute(
+    matched = rows_matched(
+        session,
         update(Generation)
         .where(Generation.id == gen.id, Generation.status == RUNNING, Generation.worker_id == worker_id,
                Generation.cancel_requested.is_(False))
-        .values(**values)
+        .values(**values),
     )
-    return result.rowcount == 1
+    return matched == 1
 
 
 def mark_failed(session: Session, gen_id: str, code: str, reason: str, *, worker_id: str | None = None) -> bool:
@@ -224,11 +227,12 @@ def _finish_unsuccessfully(session: Session, conditions: list, status: str, code
     ).first()
     if row is None:
         return False
-    result = session.execute(
+    matched = rows_matched(
+        session,
         update(Generation).where(*conditions)
-        .values(status=status, error_code=code, error=reason, finished_at=utcnow())
+        .values(status=status, error_code=code, error=reason, finished_at=utcnow()),
     )
-    if result.rowcount != 1:
+    if matched != 1:
         return False
     refund_quota(session, row.api_key_id, row.num_images)
     return True
@@ -286,12 +290,13 @@ def _recover_one(session: Session, gen: Generation, stale_before: datetime, max_
                                         "canceled", "canceled by the client; its worker stopped")
         return "failed" if closed else None
     if attempts < max_attempts:
-        result = session.execute(
+        matched = rows_matched(
+            session,
             update(Generation).where(Generation.id == gen_id, Generation.status == RUNNING,
                                      Generation.heartbeat_at < stale_before)
-            .values(status=QUEUED, worker_id=None, batch_id=None, error=f"retrying: {lost}")
+            .values(status=QUEUED, worker_id=None, batch_id=None, error=f"retrying: {lost}"),
         )
-        return "requeued" if result.rowcount == 1 else None
+        return "requeued" if matched == 1 else None
     closed = _finish_unsuccessfully(session, [Generation.id == gen_id, Generation.status == RUNNING],
                                     FAILED, "worker_lost", f"gave up: {lost}")
     return "failed" if closed else None

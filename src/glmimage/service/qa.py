@@ -8,6 +8,7 @@ deployments without OCR can swap it; the default reads with the evaluation modul
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -125,7 +126,7 @@ class OcrTextChecker:
     """The default TextChecker: the evaluation module's OCR (rapidocr), loaded on first use."""
 
     def __init__(self) -> None:
-        self._read = None
+        self._read: Callable[[Image.Image], str] | None = None
         self._lock = threading.Lock()  # the OCR session is loaded once and not shared between threads
 
     def read(self, image: Image.Image) -> str:
@@ -138,7 +139,7 @@ class OcrTextChecker:
         return text_match_score(self.read(image), expected_texts)
 
 
-def _load_ocr():
+def _load_ocr() -> Callable[[Image.Image], str]:
     """image -> all recognised lines, top to bottom, joined by spaces (the evaluation module's rapidocr)."""
     from glmimage.evaluation.ocr import read_text
 

@@ -61,6 +61,12 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# The values the tables' string columns hold (tables.py); responses validate them.
+ReviewStatus = Literal["approved", "needs_review", "rejected"]
+JobKind = Literal["generate", "edit"]
+JobStatus = Literal["queued", "running", "succeeded", "failed", "canceled"]
+
+
 # -- generation parameters ---------------------------------------------------------------------------------------
 class GenerationParams(_Strict):
     """Shared by the OpenAI-style endpoints and the jobs API. `size` is "WxH" (multiples of 32 within the model's
@@ -154,7 +160,7 @@ class OutputOut(BaseModel):
     plan_hash: str | None
     qa_passed: bool
     text_score: float | None
-    review_status: Literal["approved", "needs_review", "rejected"]
+    review_status: ReviewStatus
     review_reasons: list[str]
     review_note: str | None
     reviewed_at: Timestamp | None
@@ -163,8 +169,8 @@ class OutputOut(BaseModel):
 
 class GenerationOut(BaseModel):
     id: str
-    kind: Literal["generate", "edit"]
-    status: Literal["queued", "running", "succeeded", "failed", "canceled"]
+    kind: JobKind
+    status: JobStatus
     prompt: str
     width: int
     height: int

@@ -8,7 +8,9 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Callable
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -17,10 +19,14 @@ from glmimage.service import jobs as job_store
 from glmimage.service.auth import ROLES, RateLimiter, create_key
 from glmimage.service.db import Database
 from glmimage.service.metrics import Metrics
-from glmimage.service.qa import TextChecker
 from glmimage.service.settings import Settings
 from glmimage.service.tables import TERMINAL_STATES, ApiKey, Generation, utcnow
-from glmimage.service.worker import DEFAULT_TEXT_CHECKER, JobRunner, LocalWorker, WorkerContext
+from glmimage.service.worker import DEFAULT_TEXT_CHECKER, JobRunner, LocalWorker, TextCheckerArg, WorkerContext
+
+if TYPE_CHECKING:
+    # Imported where used: the engine brings torch, rq_queue imports this module and needs redis (rq mode only).
+    from glmimage.engine import Engine
+    from glmimage.service.rq_queue import RqDispatcher
 
 log = logging.getLogger("glmimage.service")
 
@@ -28,7 +34,7 @@ def worker_id(kind: str) -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{kind}"
 
 
-def load_engine(settings: Settings):
+def load_engine(settings: Settings) -> Engine:
     """The engine for `settings`: its model on its device, in its dtype."""
     from glmimage.engine import Engine
     from glmimage.engine.options import EngineOptions, resolve_device
@@ -42,10 +48,10 @@ class EngineSlot:
     """The engine, given ready-made (tests) or loaded in the background at start-up, so `/healthz` answers
     while a large model loads and `/readyz` says when it is there."""
 
-    def __init__(self, model: str, engine=None, load=None) -> None:
+    def __init__(self, model: str, engine: Engine | None = None, load: Callable[[], Engine] | None = None) -> None:
         self.model = model
         self._engine = engine
-        self._load = load  # () -> engine
+        self._load = load
         self.error: str | None = None
         self._ready = threading.Event()
         if engine is not None:
@@ -57,8 +63,10 @@ class EngineSlot:
 
         def load() -> None:
             try:
-                self._engine = self._load()
-                log.info("model %s loaded on %s", self.model, self._engine.device)
+                if self._load is None:
+                    raise RuntimeError("no engine was given and there is none to load")
+                self._engine = engine = self._load()
+                log.info("model %s loaded on %s", self.model, engine.device)
             except Exception as exc:
                 self.error = f"{type(exc).__name__}: {exc}"
                 log.exception("model %s failed to load", self.model)
@@ -71,7 +79,7 @@ class EngineSlot:
     def ready(self) -> bool:
         return self._ready.is_set() and self._engine is not None
 
-    def get(self, timeout: float | None = None):
+    def get(self, timeout: float | None = None) -> Engine:
         """The engine, waiting up to `timeout` for it to load; raises RuntimeError if it cannot be had."""
         if not self._ready.wait(timeout):
             raise RuntimeError(f"model {self.model} is still loading")
@@ -127,8 +135,8 @@ class ShuttingDown(Exception):
 
 
 class Services:
-    def __init__(self, settings: Settings, engine=None,
-                 text_checker: TextChecker | None | object = DEFAULT_TEXT_CHECKER) -> None:
+    def __init__(self, settings: Settings, engine: Engine | None = None,
+                 text_checker: TextCheckerArg = DEFAULT_TEXT_CHECKER) -> None:
         self.settings = settings
         self.db = Database(settings.resolved_database_url)
         self.metrics = Metrics()
@@ -149,7 +157,7 @@ class Services:
         self.max_images_per_request = int(max_n)
         self.limiter = RateLimiter()
         self.local_worker: LocalWorker | None = None
-        self.queue = None  # rq_queue.RqDispatcher in rq mode
+        self.queue: RqDispatcher | None = None  # set in rq mode
         self._sweeper_stop = threading.Event()
         self._sweeper: threading.Thread | None = None
         self.stopping = threading.Event()  # set at shutdown: waiting requests stop waiting
@@ -259,12 +267,15 @@ class Services:
             ids = job_store.queued_ids(session)
         if not ids:
             return
-        pending = self.queue.pending_ids()
+        queue = self.queue
+        if queue is None:
+            raise RuntimeError("queued jobs are re-sent in rq mode only (GLMIMAGE_QUEUE=rq); this process has no queue")
+        pending = queue.pending_ids()
         missing = [job_id for job_id in ids if job_id not in pending]
         if missing:
             log.info("re-dispatching %d queued jobs", len(missing))
             for job_id in missing:
-                self.queue.dispatch(job_id)
+                queue.dispatch(job_id)
 
     def _sweep(self) -> None:
         while not self._sweeper_stop.wait(self.settings.sweep_interval_s):

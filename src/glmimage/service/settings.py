@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 QUEUE_KINDS = ("local", "rq")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -92,7 +93,7 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Settings from `environ` (default os.environ); explicit keyword overrides win."""
         env = os.environ if environ is None else environ
-        values: dict[str, object] = {}
+        values: dict[str, Any] = {}  # field name -> value of that field's type
         for f in fields(cls):
             names = [f"GLMIMAGE_{f.name.upper()}"]
             if f.name in ("database_url", "redis_url"):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Sequence
 
 from PIL import Image, UnidentifiedImageError
 from sqlalchemy import select
@@ -94,7 +95,8 @@ def size_from_param(size: str, limits, reference_size: tuple[int, int] | None = 
 
 def resolve_prompt(session: Session, params: GenerationParams) -> tuple[str, int | None, int | None]:
     """The final prompt text, the template id and the brand kit id."""
-    template_id = brand_kit_id = None
+    template_id: int | None = None
+    brand_kit_id: int | None = None
     if params.template is not None:
         if params.prompt is not None:
             raise ApiError(400, "give either prompt or template, not both", "invalid_value", "template")
@@ -114,17 +116,19 @@ def resolve_prompt(session: Session, params: GenerationParams) -> tuple[str, int
         except InputError as exc:
             raise ApiError(400, str(exc), "invalid_value", "variables") from None
         template_id = row.id
-    else:
+    elif params.prompt is not None:
         text = params.prompt
+    else:  # GenerationParams refuses this already
+        raise ApiError(400, "give a prompt or a template", "invalid_value", "prompt")
     if params.brand_kit is not None:
-        row = session.scalar(select(BrandKit).where(BrandKit.name == params.brand_kit))
-        if row is None:
+        kit = session.scalar(select(BrandKit).where(BrandKit.name == params.brand_kit))
+        if kit is None:
             raise ApiError(400, f"unknown brand kit {params.brand_kit!r}", "unknown_brand_kit", "brand_kit")
         try:
-            text = brand_spec(row).apply_to_prompt(text)  # palette, type and voice; word rules checked
+            text = brand_spec(kit).apply_to_prompt(text)  # palette, type and voice; word rules checked
         except InputError as exc:
             raise ApiError(400, str(exc), "brand_violation", "prompt") from None
-        brand_kit_id = row.id
+        brand_kit_id = kit.id
     return text, template_id, brand_kit_id
 
 
@@ -153,11 +157,13 @@ def apply_parameter_policy(services: Services, prompt: str, *, size: tuple[int, 
         applied = services.parameters.apply(GenerationRequest(prompt=prompt), user)
     except InputError as exc:
         raise ApiError(400, str(exc), "parameter_not_allowed") from None
-    return applied.steps, applied.guidance, applied.num_images
+    # `n` is always passed, so the policy always returns a count (checked, or fixed by the policy).
+    num_images = n if applied.num_images is None else applied.num_images
+    return applied.steps, applied.guidance, num_images
 
 
 def build_spec(services: Services, session: Session, engine, params: GenerationParams, *, kind: str,
-               references: list[bytes] = (), parent_output_id: int | None = None) -> job_store.JobSpec:
+               references: Sequence[bytes] = (), parent_output_id: int | None = None) -> job_store.JobSpec:
     s = services.settings
     if params.model is not None and params.model not in (engine.model_id, *MODEL_ALIASES):
         raise ApiError(400, f"model {params.model!r} is not served here; this service runs {engine.model_id!r}",

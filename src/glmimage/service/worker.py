@@ -19,7 +19,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Self
+from enum import Enum
+from typing import TYPE_CHECKING, Final, Literal, Self, TypedDict
 
 from PIL import Image, PngImagePlugin
 
@@ -36,10 +37,22 @@ from glmimage.service.safety import SafetyPolicy
 from glmimage.service.settings import Settings
 from glmimage.service.tables import BrandKit, Generation, Output, QAResult
 
+if TYPE_CHECKING:  # the engine (and torch) is imported where it is loaded, not with the service modules
+    from glmimage.engine import Engine
+
 log = logging.getLogger("glmimage.service.worker")
 SEED_RANGE = 2**31  # seeds people can read, type and pass around in JSON
 PNG_TEXT_KEYS = ("prompt", "seed", "model_id", "steps", "guidance", "plan_hash")  # as glmimage.io.save_png
-DEFAULT_TEXT_CHECKER = object()  # "the OCR if the settings ask for it" (None already means "no text check")
+
+
+class _Default(Enum):
+    """A sentinel type: its one member can be told apart from None (which means "no text check")."""
+
+    TEXT_CHECKER = "default text checker"
+
+
+DEFAULT_TEXT_CHECKER: Final = _Default.TEXT_CHECKER  # "the OCR if the settings ask for it"
+TextCheckerArg = TextChecker | None | Literal[_Default.TEXT_CHECKER]
 
 
 @dataclass
@@ -48,7 +61,7 @@ class WorkerContext:
 
     db: Database
     settings: Settings
-    get_engine: Callable[[], object]
+    get_engine: Callable[[], Engine]
     metrics: Metrics
     safety: SafetyPolicy
     governance: GovernancePolicy
@@ -57,8 +70,8 @@ class WorkerContext:
     on_finished: Callable[[str], None] = lambda job_id: None
 
     @classmethod
-    def from_settings(cls, settings: Settings, db: Database, metrics: Metrics, get_engine: Callable[[], object],
-                      text_checker: TextChecker | None | object = DEFAULT_TEXT_CHECKER, **kwargs) -> WorkerContext:
+    def from_settings(cls, settings: Settings, db: Database, metrics: Metrics, get_engine: Callable[[], Engine],
+                      text_checker: TextCheckerArg = DEFAULT_TEXT_CHECKER, **kwargs) -> WorkerContext:
         """The policies and checks `settings` name. `text_checker`: the OCR when settings.ocr, unless given."""
         if text_checker is DEFAULT_TEXT_CHECKER:
             text_checker = OcrTextChecker() if settings.ocr else None
@@ -66,6 +79,17 @@ class WorkerContext:
                    safety=SafetyPolicy.load(settings.safety_policy or None),
                    governance=GovernancePolicy.load(settings.governance_policy or None), qa_config=QAConfig(),
                    text_checker=text_checker, **kwargs)
+
+
+class _Sampling(TypedDict):
+    """The engine arguments every job of a batch shares."""
+
+    width: int
+    height: int
+    steps: int | None
+    guidance: float | None
+    seed: int
+    num_images: int
 
 
 @dataclass
@@ -111,7 +135,8 @@ class JobRunner:
             return []
         ctx.metrics.batch_jobs.observe(len(jobs))
         for job in jobs:
-            ctx.metrics.job_seconds.labels("queue").observe((job.started_at - job.created_at).total_seconds())
+            if job.started_at is not None:  # always, once claimed
+                ctx.metrics.job_seconds.labels("queue").observe((job.started_at - job.created_at).total_seconds())
         with _Heartbeat(ctx.db, [j.id for j in jobs], self.worker_id, ctx.settings.heartbeat_s):
             self._run(jobs)
         return [j.id for j in jobs]
@@ -139,8 +164,8 @@ class JobRunner:
         engine = self.ctx.get_engine()
         first = jobs[0]
         base_seed = first.seed if first.seed is not None else secrets.randbelow(SEED_RANGE)
-        sampling = {"width": first.width, "height": first.height, "steps": first.steps, "guidance": first.guidance,
-                    "seed": base_seed, "num_images": first.num_images}
+        sampling: _Sampling = {"width": first.width, "height": first.height, "steps": first.steps,
+                               "guidance": first.guidance, "seed": base_seed, "num_images": first.num_images}
         if first.kind == "edit":
             refs = self._references(first)
             result = engine.edit(first.prompt.text, refs, copy_bias=first.copy_bias, keep=first.keep, **sampling)
@@ -154,7 +179,7 @@ class JobRunner:
         from glmimage.service.tables import Asset
 
         with self.ctx.db.sessions() as session:
-            assets = [session.get(Asset, i.asset_hash) for i in job.inputs]
+            assets = [session.get_one(Asset, i.asset_hash) for i in job.inputs]
             return [Image.open(io.BytesIO(a.data)).convert("RGB") for a in assets]
 
     # -- 2. checks (outside any transaction: OCR takes a while and SQLite has one writer) ---------------------
@@ -177,15 +202,14 @@ class JobRunner:
         if job.brand_kit_id is None:
             return None
         with self.ctx.db.sessions() as session:
-            row = session.get(BrandKit, job.brand_kit_id)
-            return brand_spec(row)
+            return brand_spec(session.get_one(BrandKit, job.brand_kit_id))
 
     # -- 3. record ------------------------------------------------------------------------------------------
     def _record(self, item: _Rendered) -> None:
         ctx, job = self.ctx, item.job
         decisions = [ctx.governance.decide(job.use_case, checks, job.policy_flag) for checks in item.checks]
         with ctx.db.session() as session:
-            gen = session.get(Generation, job.id)
+            gen = session.get_one(Generation, job.id)  # claimed by this worker, so there
             for index, (png, meta, checks, decision) in enumerate(zip(item.pngs, item.metadata, item.checks,
                                                                        decisions)):
                 asset = job_store.store_asset(session, png)

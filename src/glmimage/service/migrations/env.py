@@ -30,7 +30,10 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    engine = create_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError("no connection passed in and no sqlalchemy.url configured: nothing to migrate")
+    engine = create_engine(url)
     with engine.begin() as connection:
         _run(connection)
     engine.dispose()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -24,8 +26,10 @@ def brand_kit_out(row: BrandKit) -> BrandKitOut:
 
 @router.post("", status_code=201, response_model=BrandKitOut)
 def add_brand_kit(body: BrandKitCreate, session: SessionDep, key: AdminKey) -> BrandKitOut:
+    # The same fields, lists as the spec's tuples.
+    fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in body.model_dump().items()}
     try:  # the prompt layer's checks: colours parse, no word both required and forbidden
-        spec = BrandKitSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in body.model_dump().items()})
+        spec = BrandKitSpec(**fields)
     except InputError as exc:
         raise ApiError(400, str(exc), "invalid_brand_kit") from None
     row = BrandKit(name=spec.name, palette=list(spec.palette), typography=list(spec.typography),

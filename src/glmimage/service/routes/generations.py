@@ -22,7 +22,7 @@ from glmimage.service.errors import ERROR_RESPONSES
 from glmimage.service.routes.common import visible_generation
 from glmimage.service.schemas import ID_MAX, GenerationList, GenerationOut, RerunRequest
 from glmimage.service.tables import Asset, Generation, Output, Prompt
-from glmimage.service.views import GENERATION_LOAD, generation_out, load_generation
+from glmimage.service.views import GENERATION_LOAD, generation_out, load_existing_generation
 
 router = APIRouter(prefix="/v1/generations", tags=["registry"], responses=ERROR_RESPONSES)
 
@@ -59,7 +59,7 @@ def search_generations(
         query = query.where(Generation.outputs.any(Output.review_status == review_status))
     if not can_see_all(key):
         query = query.where(Generation.api_key_id == key.id)
-    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    total = session.scalars(select(func.count()).select_from(query.subquery())).one()
     rows = session.scalars(
         query.order_by(Generation.created_at.desc(), Generation.id).limit(limit).offset(offset)
         .options(*GENERATION_LOAD)
@@ -93,9 +93,9 @@ def rerun_generation(gen_id: str, body: RerunRequest, services: ServicesDep, ses
         steps=steps, guidance=guidance, seed=body.seed, copy_bias=source.copy_bias, keep=source.keep,
         use_case=source.use_case,
         response_format=source.response_format,
-        references=[session.get(Asset, i.asset_hash).data for i in source.inputs], policy_flag=policy_flag,
+        references=[session.get_one(Asset, i.asset_hash).data for i in source.inputs], policy_flag=policy_flag,
         template_id=source.template_id, brand_kit_id=source.brand_kit_id, variables=source.variables,
         parent_output_id=source.parent_output_id, rerun_of_id=source.id,
     )
     gen = submission.submit(services, session, key, spec, engine.model_id)
-    return generation_out(load_generation(session, gen.id), base_url)
+    return generation_out(load_existing_generation(session, gen.id), base_url)

@@ -11,7 +11,7 @@ from glmimage.service.deps import AnyKey, BaseUrl, EngineDep, GenerateKey, Servi
 from glmimage.service.errors import ERROR_RESPONSES, ApiError
 from glmimage.service.routes.common import EditForm, images_response, visible_generation
 from glmimage.service.schemas import GenerationOut, GenerationParams, ImagesResponse
-from glmimage.service.views import generation_out, load_generation
+from glmimage.service.views import generation_out, load_existing_generation
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=ERROR_RESPONSES)
 
@@ -23,7 +23,7 @@ def submit_job(params: GenerationParams, services: ServicesDep, session: Session
     submission.check_rate(services, key)
     spec = submission.build_spec(services, session, engine, params, kind="generate")
     gen = submission.submit(services, session, key, spec, engine.model_id)
-    return generation_out(load_generation(session, gen.id), base_url)
+    return generation_out(load_existing_generation(session, gen.id), base_url)
 
 
 @router.post("/edits", status_code=202, response_model=GenerationOut)
@@ -36,7 +36,7 @@ async def submit_edit_job(form: EditForm, services: ServicesDep, session: Sessio
     def submit():
         spec = submission.build_spec(services, session, engine, params, kind="edit", references=references)
         gen = submission.submit(services, session, key, spec, engine.model_id)
-        return generation_out(load_generation(session, gen.id), base_url)
+        return generation_out(load_existing_generation(session, gen.id), base_url)
 
     return await run_in_threadpool(submit)
 
@@ -54,7 +54,7 @@ def cancel_job(job_id: str, session: SessionDep, key: GenerateKey, base_url: Bas
         raise ApiError(409, f"job {job_id} already {gen.status}", "job_finished")
     job_store.request_cancel(session, gen)
     session.commit()
-    return generation_out(load_generation(session, job_id), base_url)
+    return generation_out(load_existing_generation(session, job_id), base_url)
 
 
 @router.get("/{job_id}/result", response_model=ImagesResponse)

@@ -39,7 +39,7 @@ from glmimage.service.tables import (
     Output,
     utcnow,
 )
-from glmimage.service.views import generation_out, load_generation, output_out
+from glmimage.service.views import generation_out, load_existing_generation, output_out
 
 router = APIRouter(tags=["registry"], responses=ERROR_RESPONSES)
 OutputId = Annotated[int, Path(ge=1, le=ID_MAX)]
@@ -65,11 +65,11 @@ def edit_output(output_id: OutputId, body: EditOutputRequest, services: Services
     submission.check_rate(services, key)
     out = visible_output(session, output_id, key)
     params = GenerationParams(**body.model_dump())
-    reference = session.get(Asset, out.asset_hash).data
+    reference = session.get_one(Asset, out.asset_hash).data
     spec = submission.build_spec(services, session, engine, params, kind="edit", references=[reference],
                                  parent_output_id=out.id)
     gen = submission.submit(services, session, key, spec, engine.model_id)
-    return generation_out(load_generation(session, gen.id), base_url)
+    return generation_out(load_existing_generation(session, gen.id), base_url)
 
 
 @router.post("/v1/outputs/{output_id}/review", response_model=OutputOut)
@@ -91,7 +91,7 @@ def review_queue(session: SessionDep, key: ReviewKey, base_url: BaseUrl,
     query = select(Output).where(Output.review_status == NEEDS_REVIEW)
     if use_case is not None:
         query = query.join(Generation, Output.generation_id == Generation.id).where(Generation.use_case == use_case)
-    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    total = session.scalars(select(func.count()).select_from(query.subquery())).one()
     rows = session.scalars(query.order_by(Output.created_at, Output.id).limit(limit).offset(offset)
                            .options(selectinload(Output.qa_results), selectinload(Output.generation))).all()
     return OutputList(total=total, data=[output_out(o, base_url) for o in rows])
