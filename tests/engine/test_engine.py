@@ -53,7 +53,7 @@ def test_edit_size_follows_the_first_reference(tiny_engine):
 @pytest.mark.parametrize("kwargs,match", [
     (dict(prompt=""), "prompt is empty"),
     (dict(prompt="   "), "prompt is empty"),
-    (dict(prompt="x" * 5000), "limit is 4000"),
+    (dict(prompt="x" * 5000), "limit is 2000"),
     (dict(width=100), "width=100 is not a valid size: use a multiple of 32 in \\[64, 512\\]"),
     (dict(width=32), "width=32 is not a valid size"),
     (dict(width=1024), "width=1024 is not a valid size"),

@@ -83,7 +83,7 @@ def test_brand_references_make_an_edit_that_follows_the_logo_size():
     with pytest.raises(InputError, match="no brand kit given"):
         compile_brief(brief)
     too_many = Brief(subject="Acme", references=tuple([acme.references["logo"]] * 4), brand_references=("logo",))
-    with pytest.raises(InputError, match="1 to 4 reference images; this brief has 5"):
+    with pytest.raises(InputError, match="1 to 4 reference images, got 5"):
         compile_brief(too_many, acme)
 
 

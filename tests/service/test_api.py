@@ -92,7 +92,8 @@ def test_registry_search_rerun_and_edit_this_one(client, admin):
 
 
 def test_templates_and_brand_kits(client, admin):
-    t = client.post("/v1/templates", json={"name": "sale", "source": "A poster for {{ shop }} saying {{ headline | glyph }}"},
+    t = client.post("/v1/templates",
+                    json={"name": "sale", "source": "A poster for {{ shop }} saying {{ headline | glyph }}"},
                     headers=admin)
     assert t.status_code == 201 and t.json()["version"] == 1 and t.json()["variables"] == ["headline", "shop"]
     t2 = client.post("/v1/templates", json={"name": "sale", "source": "A flyer saying {{ headline | glyph }}"},
@@ -105,8 +106,9 @@ def test_templates_and_brand_kits(client, admin):
     assert kit.status_code == 201 and kit.json()["palette"] == ["#FF0000"]
     assert client.post("/v1/brand-kits", json={"name": "acme"}, headers=admin).status_code == 409
 
-    r = client.post("/v1/images/generations", json={"template": "sale@1", "variables": {"shop": "Acme", "headline": "50% OFF"},
-                                                    "brand_kit": "acme", **FAST}, headers=admin)
+    r = client.post("/v1/images/generations",
+                    json={"template": "sale@1", "variables": {"shop": "Acme", "headline": "50% OFF"},
+                          "brand_kit": "acme", **FAST}, headers=admin)
     assert r.status_code == 200, r.text
     record = r.json()["glmimage"]
     assert record["prompt"].startswith('A poster for Acme saying "50% OFF"') and "#FF0000" in record["prompt"]
@@ -171,7 +173,8 @@ def test_health_metrics_and_logs(client, admin, caplog):
     with caplog.at_level(logging.INFO, logger="glmimage.service.http"):
         r = client.post("/v1/images/generations", json={"prompt": "metrics", **FAST}, headers=admin)
     assert r.headers["x-request-id"]
-    line = json.loads(JsonFormatter().format([rec for rec in caplog.records if rec.name == "glmimage.service.http"][-1]))
+    http_records = [rec for rec in caplog.records if rec.name == "glmimage.service.http"]
+    line = json.loads(JsonFormatter().format(http_records[-1]))
     assert line["route"] == "/v1/images/generations" and line["status"] == 200 and line["request_id"]
     client.post("/v1/images/generations", json={"prompt": "x", "size": "65x64"}, headers=admin)
     text = client.get("/metrics").text

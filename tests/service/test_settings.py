@@ -26,6 +26,8 @@ def test_default_database_is_sqlite_in_data_dir_and_overrides_win():
     ({"GLMIMAGE_QUEUE": "kafka"}, "queue='kafka'"),
     ({"GLMIMAGE_OCR": "maybe"}, "GLMIMAGE_OCR"),
     ({"GLMIMAGE_MAX_PROMPT_CHARS": "0"}, "max_prompt_chars"),
+    ({"GLMIMAGE_MAX_PROMPT_CHARS": "5000"}, "max_prompt_chars must be at most 2000"),  # the engine's limit
+    ({"GLMIMAGE_MAX_REFERENCE_IMAGES": "5"}, "max_reference_images must be at most 4"),
     ({"GLMIMAGE_HEARTBEAT_S": "900"}, "heartbeat_s"),
 ])
 def test_bad_values_are_refused_with_the_name(env, message):

@@ -46,20 +46,24 @@ def test_compatible_jobs_share_a_batch_and_each_reproduces_alone(client, admin, 
     assert np.abs(first - np.asarray(other, dtype=int)).mean() > 5
 
 
-def test_a_bad_request_fails_alone(make_client):
-    client = make_client(max_prompt_chars=5000)  # let through what the engine itself refuses (> 4000 chars)
+def test_a_bad_request_fails_alone(make_client, monkeypatch):
+    from glmimage.engine import engine as engine_module
+
+    # An engine stricter than the service (which may only lower the engine's limits): it refuses what was let through.
+    monkeypatch.setattr(engine_module, "MAX_PROMPT_CHARS", 100)
+    client = make_client()
     headers = {"Authorization": f"Bearer {client.app.state.services.bootstrap_key}"}
     worker = client.app.state.services.local_worker
     worker.pause()
     good = client.post("/v1/jobs", json={"prompt": "fine", **FAST}, headers=headers).json()["id"]
-    bad = client.post("/v1/jobs", json={"prompt": "x" * 4500, **FAST}, headers=headers).json()["id"]
+    bad = client.post("/v1/jobs", json={"prompt": "x" * 150, **FAST}, headers=headers).json()["id"]
     worker.resume()
     jobs = {j["id"]: j for j in wait_all(client, headers, [good, bad])}
     assert jobs[good]["status"] == "succeeded"
     assert jobs[bad]["status"] == "failed" and jobs[bad]["error_code"] == "invalid_request"
-    assert "4000" in jobs[bad]["error"]
+    assert "the limit is 100" in jobs[bad]["error"]
     response = client.get(f"/v1/jobs/{bad}/result", headers=headers)
-    assert response.status_code == 400 and "4000" in response.json()["error"]["message"]
+    assert response.status_code == 400 and "the limit is 100" in response.json()["error"]["message"]
 
 
 def test_edit_records_references_and_follows_reference_size(client, admin):

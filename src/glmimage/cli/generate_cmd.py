@@ -138,10 +138,10 @@ def run_generate(args) -> int:
 
 
 def run_edit(args) -> int:
-    from glmimage.engine.references import MAX_REFERENCES, load_reference
+    from glmimage.defaults import check_reference_count
+    from glmimage.engine.references import load_reference
 
-    if len(args.image) > MAX_REFERENCES:
-        raise InputError(f"edit takes 1 to {MAX_REFERENCES} reference images, got {len(args.image)}")
+    check_reference_count(len(args.image))
     refs = [load_reference(Path(p), name=p) for p in args.image]  # check every file before loading the model
     return _run(args, refs)
 

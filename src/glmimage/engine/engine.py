@@ -16,7 +16,14 @@ import torch
 from PIL import Image
 
 import glmimage
-from glmimage.defaults import DEFAULT_MODEL, MAX_COPY_BIAS
+from glmimage.defaults import (
+    DEFAULT_MODEL,
+    MAX_COPY_BIAS,
+    MAX_PROMPT_CHARS,
+    MAX_REFERENCES,
+    check_prompt_length,
+    check_reference_count,
+)
 from glmimage.engine.attention import install_masked_attention
 from glmimage.engine.decoder import denoise, initial_latents, vae_stats, write_reference_cache
 from glmimage.engine.fast_planner import CompiledDecodeStep, supports_fast_sampling
@@ -26,14 +33,13 @@ from glmimage.engine.keep import KeepConfig, keep_plan
 from glmimage.engine.options import EngineOptions, enable_step_cache, torch_threads
 from glmimage.engine.plan import Plan
 from glmimage.engine.planner import make_plan, make_plans
-from glmimage.engine.references import MAX_REFERENCES, fit_reference, load_reference
+from glmimage.engine.references import fit_reference, load_reference
 from glmimage.engine.results import GenerationResult
 from glmimage.errors import InputError, ModelLoadError
 from glmimage.models.load import HEAVY_COMPONENTS, LoadedModel, load_component, load_model
 from glmimage.models.sizes import resolve_size
 from glmimage.prompts.glyph_text import extract_glyph_texts
 
-MAX_PROMPT_CHARS = 4000
 MAX_IMAGES = 16
 MAX_STEPS = 200
 MAX_GUIDANCE = 20.0
@@ -143,8 +149,7 @@ class Engine:
             raise InputError(f"prompt must be a string, got {type(prompt).__name__}")
         if not prompt.strip():
             raise InputError("prompt is empty")
-        if len(prompt) > MAX_PROMPT_CHARS:
-            raise InputError(f"prompt has {len(prompt)} characters, the limit is {MAX_PROMPT_CHARS}")
+        check_prompt_length(prompt, MAX_PROMPT_CHARS)
         return prompt
 
     def _sampling(self, steps, guidance, seed, num_images) -> tuple[int, float, int, int]:
@@ -169,8 +174,7 @@ class Engine:
         if images is None or isinstance(images, (str, bytes, Image.Image)):
             images = [] if images is None else [images]
         images = list(images)
-        if not 1 <= len(images) <= MAX_REFERENCES:
-            raise InputError(f"edit takes 1 to {MAX_REFERENCES} reference images, got {len(images)}")
+        check_reference_count(len(images), MAX_REFERENCES)
         return [fit_reference(load_reference(img, f"reference {i + 1}"), self.limits) for i, img in enumerate(images)]
 
     # -- planner --------------------------------------------------------------------------------------------

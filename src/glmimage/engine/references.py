@@ -11,7 +11,6 @@ from glmimage.errors import InputError
 from glmimage.models.presets import SizeLimits
 from glmimage.models.sizes import MAX_ASPECT, snap_size
 
-MAX_REFERENCES = 4
 MAX_FILE_BYTES = 32 * 1024 * 1024
 MAX_SOURCE_PIXELS = 40_000_000  # refuse decompression bombs before decoding (a 8k x 5k photo still passes)
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from glmimage.errors import InputError
+from glmimage.defaults import check_reference_count
 from glmimage.models.sizes import LimitsLike, resolve_size
 from glmimage.policy.request import GenerationRequest
 
 Mode = Literal["text-to-image", "image-to-image"]
 TEXT_TO_IMAGE: Mode = "text-to-image"
 IMAGE_TO_IMAGE: Mode = "image-to-image"
-MAX_REFERENCES = 4  # the reference pipeline's edit condition takes at most 4 images
 
 
 def route(request: GenerationRequest) -> Mode:
@@ -23,8 +22,8 @@ def validate_for_mode(request: GenerationRequest, limits: LimitsLike) -> Generat
     """The request checked for its mode, with its size resolved: text-to-image takes the model's default size
     when none is given; an edit follows its first reference unless a size is asked for."""
     mode = route(request)
-    if mode == IMAGE_TO_IMAGE and len(request.references) > MAX_REFERENCES:
-        raise InputError(f"an edit takes 1 to {MAX_REFERENCES} reference images, got {len(request.references)}")
+    if mode == IMAGE_TO_IMAGE:
+        check_reference_count(len(request.references))
     reference_size = request.references[0].size if mode == IMAGE_TO_IMAGE else None
     width, height = resolve_size(limits, width=request.width, height=request.height, reference_size=reference_size)
     return request.with_params(width=width, height=height)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from glmimage.defaults import check_reference_count
 from glmimage.errors import InputError
 from glmimage.models.sizes import LimitsLike, resolve_size
 from glmimage.prompts.brand import BrandKit
@@ -219,8 +220,8 @@ def compile_brief(
     prompt = " ".join(parts)
     if brand is not None:
         brand.check_prompt(prompt)
-    if len(references) > 4:
-        raise InputError(f"an edit takes 1 to 4 reference images; this brief has {len(references)}")
+    if references:
+        check_reference_count(len(references))
     # 3. The texts the pipeline will extract are exactly the brief's (template bodies may quote their own).
     texts = extract_glyph_texts(prompt)
     if template_ref is None and texts != [literal(t) for t in brief.glyph_texts]:

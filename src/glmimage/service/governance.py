@@ -59,7 +59,8 @@ class GovernancePolicy:
         reasons = [f"prompt flagged: {prompt_flag}"] if prompt_flag else []
         reasons += [f"{c.check}: {c.detail}" for c in checks if c.check == "content_policy"]
         if case.review != "never":  # with "always" the failed checks are still worth showing the reviewer
-            reasons += [f"{c.check}: {c.detail}" for c in checks if c.check != "content_policy" and self._fails(c, case)]
+            reasons += [f"{c.check}: {c.detail}" for c in checks
+                        if c.check != "content_policy" and self._fails(c, case)]
         if case.review == "always":
             reasons.append(f"use case {case.name!r} reviews every output")
         return Decision(NEEDS_REVIEW if reasons else APPROVED, reasons)

@@ -9,6 +9,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from glmimage.defaults import MAX_PROMPT_CHARS, MAX_REFERENCES
+
 QUEUE_KINDS = ("local", "rq")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
@@ -28,9 +30,10 @@ class Settings:
     rq_queue: str = "glmimage"
     auto_migrate: bool = True  # run Alembic `upgrade head` on start-up
     bootstrap_admin_key: bool = True  # with no keys at all, create one admin key and log it once
-    # Request limits (all rejected with a 4xx naming the limit).
-    max_prompt_chars: int = 2000
-    max_reference_images: int = 4
+    # Request limits (all rejected with a 4xx naming the limit). The first two may lower the engine's own limits
+    # (glmimage.defaults), not raise them.
+    max_prompt_chars: int = MAX_PROMPT_CHARS
+    max_reference_images: int = MAX_REFERENCES
     max_upload_bytes: int = 8 * 1024 * 1024  # one reference image
     max_request_bytes: int = 40 * 1024 * 1024  # a whole request body
     max_image_pixels: int = 4096 * 4096  # decoded size of a reference, against decompression bombs
@@ -68,6 +71,9 @@ class Settings:
                      "max_image_pixels", "batch_max_images", "max_attempts", "default_rate_limit_per_minute"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name, engine_limit in (("max_prompt_chars", MAX_PROMPT_CHARS), ("max_reference_images", MAX_REFERENCES)):
+            if getattr(self, name) > engine_limit:
+                raise ValueError(f"{name} must be at most {engine_limit} (the engine's), got {getattr(self, name)}")
         for name in ("job_lease_s", "heartbeat_s", "sweep_interval_s", "sync_timeout_s", "shutdown_timeout_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")

@@ -12,6 +12,7 @@ from PIL import Image, UnidentifiedImageError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from glmimage.defaults import check_prompt_length, check_reference_count
 from glmimage.engine.references import load_reference
 from glmimage.errors import InputError
 from glmimage.models.sizes import ASPECT_PRESETS, parse_size, resolve_size
@@ -36,6 +37,14 @@ def check_rate(services: Services, key: ApiKey) -> None:
         raise ApiError(429, f"rate limit of {key.rate_limit_per_minute} requests per minute reached; "
                             f"retry in {math.ceil(wait)} s", "rate_limit_exceeded",
                        headers={"Retry-After": str(math.ceil(wait))})
+
+
+def check_reference_images(count: int, services: Services) -> None:
+    """The engine's rule on the number of reference images (glmimage.defaults), with the service's limit."""
+    try:
+        check_reference_count(count, services.settings.max_reference_images)
+    except InputError as exc:
+        raise ApiError(400, str(exc), "too_many_images", "image") from None
 
 
 def read_reference(data: bytes, index: int, services: Services) -> tuple[bytes, tuple[int, int]]:
@@ -134,11 +143,12 @@ def resolve_prompt(session: Session, params: GenerationParams) -> tuple[str, int
 
 def check_prompt_text(services: Services, text: str) -> str | None:
     """Length and content policy. Returns the policy's review reason, if it asks for review."""
-    limit = services.settings.max_prompt_chars
     if not text.strip():
         raise ApiError(400, "prompt is empty", "invalid_value", "prompt")
-    if len(text) > limit:
-        raise ApiError(400, f"prompt has {len(text)} characters; the limit is {limit}", "prompt_too_long", "prompt")
+    try:
+        check_prompt_length(text, services.settings.max_prompt_chars)
+    except InputError as exc:
+        raise ApiError(400, str(exc), "prompt_too_long", "prompt") from None
     verdict = services.safety.check(text)
     if verdict.action == "block":
         raise ApiError(400, f"prompt rejected: {verdict.reason}", "content_policy_violation", "prompt")
@@ -164,7 +174,6 @@ def apply_parameter_policy(services: Services, prompt: str, *, size: tuple[int, 
 
 def build_spec(services: Services, session: Session, engine, params: GenerationParams, *, kind: str,
                references: Sequence[bytes] = (), parent_output_id: int | None = None) -> job_store.JobSpec:
-    s = services.settings
     if params.model is not None and params.model not in (engine.model_id, *MODEL_ALIASES):
         raise ApiError(400, f"model {params.model!r} is not served here; this service runs {engine.model_id!r}",
                        "model_not_found", "model")
@@ -176,10 +185,9 @@ def build_spec(services: Services, session: Session, engine, params: GenerationP
             if getattr(params, name) is not None:
                 raise ApiError(400, f"{name} is an edit setting: give reference images, or leave it out",
                                "invalid_value", name)
+    if references:
+        check_reference_images(len(references), services)
     checked = [read_reference(data, i, services) for i, data in enumerate(references)]
-    if len(checked) > s.max_reference_images:
-        raise ApiError(400, f"{len(checked)} reference images; an edit takes 1 to {s.max_reference_images}",
-                       "too_many_images", "image")
     width, height = size_from_param(params.size, engine.limits, checked[0][1] if checked else None)
     text, template_id, brand_kit_id = resolve_prompt(session, params)
     policy_flag = check_prompt_text(services, text)

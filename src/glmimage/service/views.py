@@ -46,7 +46,8 @@ def output_out(out: Output, base_url: str, gen: Generation | None = None) -> Out
 
 def generation_out(gen: Generation, base_url: str) -> GenerationOut:
     return GenerationOut(
-        id=gen.id, kind=cast(JobKind, gen.kind), status=cast(JobStatus, gen.status), prompt=gen.prompt.text, width=gen.width, height=gen.height,
+        id=gen.id, kind=cast(JobKind, gen.kind), status=cast(JobStatus, gen.status), prompt=gen.prompt.text,
+        width=gen.width, height=gen.height,
         steps=gen.steps, guidance=gen.guidance, seed=gen.seed, copy_bias=gen.copy_bias, keep=gen.keep,
         num_images=gen.num_images, model_id=gen.model_id,
         use_case=gen.use_case, template_id=gen.template_id, brand_kit_id=gen.brand_kit_id, variables=gen.variables,

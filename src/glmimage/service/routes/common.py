@@ -95,7 +95,8 @@ def images_response(services: Services, gen: Generation, response_format: str, b
         raise ApiError(409, f"job {gen.id} is {gen.status}; poll GET /v1/jobs/{gen.id}", "job_not_finished")
     with services.db.sessions() as session:
         data = _image_payloads(session, gen, response_format, base_url)
-    return ImagesResponse(created=int(gen.created_at.replace(tzinfo=UTC).timestamp()), data=data, glmimage=generation_out(gen, base_url))
+    return ImagesResponse(created=int(gen.created_at.replace(tzinfo=UTC).timestamp()), data=data,
+                          glmimage=generation_out(gen, base_url))
 
 
 async def wait_and_respond(services: Services, gen_id: str, response_format: str, base_url: str) -> ImagesResponse:
