@@ -17,6 +17,7 @@ from glmimage.service.deps import ServicesDep, can_see_all
 from glmimage.service.errors import ApiError
 from glmimage.service.schemas import SEED_MAX, GenerationParams, ImageData, ImagesResponse
 from glmimage.service.services import Services, ShuttingDown
+from glmimage.service.submission import check_reference_images
 from glmimage.service.tables import CANCELED, FAILED, SUCCEEDED, ApiKey, Asset, Generation
 from glmimage.service.views import asset_url, generation_out, load_generation
 
@@ -54,9 +55,7 @@ async def read_edit_form(
     files = [*(image or []), *(image_array or [])]
     if not files:
         raise ApiError(400, "an edit needs at least one reference image in `image`", "missing_image", "image")
-    limit = services.settings.max_reference_images
-    if len(files) > limit:
-        raise ApiError(400, f"{len(files)} reference images; an edit takes 1 to {limit}", "too_many_images", "image")
+    check_reference_images(len(files), services)
     max_bytes = services.settings.max_upload_bytes
     # Read one byte past the limit: enough to know a file is too large without holding all of it.
     datas = [await f.read(max_bytes + 1) for f in files]
