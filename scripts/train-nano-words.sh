@@ -16,7 +16,9 @@ if [[ "${1:-}" == "stop" ]]; then
 fi
 if running; then echo "already running (pid $(cat "$PIDFILE")); log: $RUNS/decoder/log.csv"; exit 0; fi
 make setup >/dev/null
-nohup .venv/bin/glmimage train decoder --config configs/train/decoder-nano-words.yaml --resume \
+# The run shares the machine with foreground work: waiting OpenMP threads sleep instead of spinning, so a busy
+# neighbour slows it down in proportion instead of many times over.
+OMP_WAIT_POLICY=PASSIVE nohup .venv/bin/glmimage train decoder --config configs/train/decoder-nano-words.yaml --resume \
   >>"$RUNS/decoder.out" 2>&1 &
 echo $! >"$PIDFILE"
 echo "running (pid $!); progress: tail -f $RUNS/decoder.out; scalars: $RUNS/decoder/log.csv"
