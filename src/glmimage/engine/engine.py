@@ -27,6 +27,7 @@ from glmimage.defaults import (
 from glmimage.engine.attention import install_masked_attention
 from glmimage.engine.decoder import denoise, initial_latents, vae_stats, write_reference_cache
 from glmimage.engine.fast_planner import CompiledDecodeStep, supports_fast_sampling
+from glmimage.engine.glyph_text import extract_glyph_texts
 from glmimage.engine.glyphs import encode_glyph_text
 from glmimage.engine.inductor import compile_frozen
 from glmimage.engine.keep import KeepConfig, keep_plan
@@ -38,7 +39,6 @@ from glmimage.engine.results import GenerationResult
 from glmimage.errors import InputError, ModelLoadError
 from glmimage.models.load import HEAVY_COMPONENTS, LoadedModel, load_component, load_model
 from glmimage.models.sizes import resolve_size
-from glmimage.prompts.glyph_text import extract_glyph_texts
 
 MAX_IMAGES = 16
 MAX_STEPS = 200

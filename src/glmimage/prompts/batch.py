@@ -25,13 +25,14 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from glmimage.engine.glyph_text import extract_glyph_texts
 from glmimage.errors import InputError
 from glmimage.models.sizes import parse_size, resolve_size
 from glmimage.policy.parameters import ParameterPolicy, load_policy
 from glmimage.policy.request import GenerationRequest
 from glmimage.prompts.brand import BrandKit
 from glmimage.prompts.brief import Brief, CompiledPrompt, brief_from_dict, compile_brief, load_brief
-from glmimage.prompts.glyph_text import extract_glyph_texts, fit_warnings
+from glmimage.prompts.glyph_text import fit_warnings
 from glmimage.prompts.library import PromptLibrary
 from glmimage.prompts.planner_hook import PlannerHook, RuleBasedPlanner
 

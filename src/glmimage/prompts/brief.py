@@ -12,12 +12,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from glmimage.defaults import check_reference_count
+from glmimage.engine.glyph_text import extract_glyph_texts
 from glmimage.errors import InputError
 from glmimage.models.sizes import LimitsLike, resolve_size
 from glmimage.prompts.brand import BrandKit
 from glmimage.prompts.colors import color_name, parse_hex, to_hex
 from glmimage.prompts.files import load_mapping
-from glmimage.prompts.glyph_text import FitWarning, extract_glyph_texts, fit_warnings, literal, quote_glyph
+from glmimage.prompts.glyph_text import FitWarning, fit_warnings, literal, quote_glyph
 from glmimage.prompts.library import PromptLibrary, parse_ref
 
 # role -> (opening with {subject}, default style). The openings follow the wording of the model card's examples.

@@ -1,7 +1,7 @@
-"""Glyph text: the quoted text of a prompt, which the glyph encoder spells for the decoder.
-
-Extraction matches the reference pipeline (`GlmImagePipeline.get_glyph_texts`): single quotes, straight double
-quotes, curly double quotes and corner brackets, collected in that order (each pattern scans the whole prompt).
+"""Writing glyph text: quoting a text so that the engine reads exactly it, writing quotes that it does not read,
+and whether the quoted texts will fit. Which texts a prompt quotes is the engine's rule
+(`glmimage.engine.glyph_text`); `extract_glyph_texts` and `glyph_spans` are re-exported here for the callers
+that have always found them in this module (the data world's tests among them).
 """
 
 from __future__ import annotations
@@ -10,30 +10,28 @@ import math
 import re
 from dataclasses import dataclass
 
+from glmimage.engine.glyph_text import extract_glyph_texts, glyph_spans
 from glmimage.errors import InputError
 
-# Same patterns and order as diffusers' GlmImagePipeline.get_glyph_texts (diffusers 0.42.1).
-_PATTERNS = (
-    re.compile(r"'([^']*)'"),
-    re.compile(r"\u201c([^\u201c\u201d]*)\u201d"),
-    re.compile(r'"([^"]*)"'),
-    re.compile(r"「([^「」]*)」"),
-)
-
-
-def extract_glyph_texts(prompt: str) -> list[str]:
-    """The texts the prompt asks to render, in the reference pipeline's order."""
-    texts: list[str] = []
-    for pattern in _PATTERNS:
-        texts.extend(pattern.findall(prompt))
-    return texts
-
+__all__ = [
+    "LITERAL_QUOTES",
+    "FitWarning",
+    "GlyphFit",
+    "extract_glyph_texts",
+    "fit_warnings",
+    "glyph_spans",
+    "literal",
+    "protect_apostrophes",
+    "quote_glyph",
+    "resolve_escapes",
+]
 
 # --- Writing quotes that are not glyph text ---------------------------------------------------------------------
-# Every delimiter above scans the whole prompt, so one apostrophe ("the cat's hat") pairs with the next one and
-# turns everything between into glyph text. A literal quote is therefore written with a look-alike character that
-# no pattern matches: the typographic apostrophe U+2019 for ', the double prime U+2033 for ", and the fullwidth
-# brackets U+FF62/U+FF63 for 「」. In hand-written prompts, a backslash before a delimiter asks for the look-alike.
+# Every delimiter the engine reads (engine.glyph_text.GLYPH_PATTERNS) scans the whole prompt, so one apostrophe
+# ("the cat's hat") pairs with the next one and turns everything between into glyph text. A literal quote is
+# therefore written with a look-alike character that no pattern matches: the typographic apostrophe U+2019 for ',
+# the double prime U+2033 for ", and the fullwidth brackets U+FF62/U+FF63 for 「」. In hand-written prompts, a
+# backslash before a delimiter asks for the look-alike.
 LITERAL_QUOTES: dict[str, str] = {
     "'": "\u2019",
     '"': "\u2033",
@@ -109,13 +107,6 @@ def fit_warnings(texts: list[str], width: int, height: int, fit: GlyphFit = Glyp
             f"shorten the texts or choose a larger size"
         )))
     return warnings
-
-
-def glyph_spans(prompt: str) -> list[tuple[int, int, str]]:
-    """(start, end, text) of every quoted span the reference would extract, in the order they appear in the
-    prompt (extract_glyph_texts keeps the reference's order: by delimiter kind first)."""
-    spans = [(m.start(), m.end(), m.group(1)) for pattern in _PATTERNS for m in pattern.finditer(prompt)]
-    return sorted(spans)
 
 
 _APOSTROPHE = re.compile(r"(?<=\w)'(?=\w)")

@@ -15,11 +15,12 @@ from typing import Protocol, runtime_checkable
 
 import httpx
 
+from glmimage.engine.glyph_text import glyph_spans
 from glmimage.errors import GlmImageError, InputError
 from glmimage.models.sizes import ASPECT_PRESETS
 from glmimage.prompts.brief import ROLES, Brief, Region, brief_from_dict
 from glmimage.prompts.colors import NAMED_COLORS
-from glmimage.prompts.glyph_text import glyph_spans, protect_apostrophes
+from glmimage.prompts.glyph_text import protect_apostrophes
 
 VisualSpec = Brief  # what a planner hook produces is a brief
 

@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Final, Literal, Self, TypedDict
 
 from PIL import Image, PngImagePlugin
 
+from glmimage.engine.glyph_text import extract_glyph_texts
 from glmimage.errors import GlmImageError
 from glmimage.io import METADATA_KEY
 from glmimage.prompts.brand import BrandKit as BrandKitSpec
-from glmimage.prompts.glyph_text import extract_glyph_texts
 from glmimage.service import jobs as job_store
 from glmimage.service.db import Database
 from glmimage.service.governance import GovernancePolicy

@@ -35,11 +35,11 @@ from diffusers.models.transformers.transformer_glm_image import GlmImageKVCache
 from diffusers.pipelines.glm_image.pipeline_glm_image import calculate_shift
 
 from glmimage.engine.attention import install_masked_attention
+from glmimage.engine.glyph_text import extract_glyph_texts
 from glmimage.engine.glyphs import glyph_token_rows, pad_batch
 from glmimage.engine.plan import upsample_tokens
 from glmimage.engine.planner import target_grids
 from glmimage.errors import InputError
-from glmimage.prompts.glyph_text import extract_glyph_texts
 from glmimage.training import common
 from glmimage.training.binding import binding_processor, glyph_targets, install_binding_attention
 from glmimage.training.data import text_mask

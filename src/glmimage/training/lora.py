@@ -22,8 +22,8 @@ from typing import ClassVar
 import torch
 from PIL import Image
 
+from glmimage.engine.glyph_text import extract_glyph_texts
 from glmimage.errors import InputError
-from glmimage.prompts.glyph_text import extract_glyph_texts
 from glmimage.training import common
 from glmimage.training.data import TrainItem, dataset_index, sized
 from glmimage.training.decoder import decoder_step_loss
