@@ -127,7 +127,7 @@ def _run(args, references=()) -> int:
     request = _governed_request(args, references)
     engine = _engine(args)
     if args.lora:
-        from glmimage.training.lora import apply_adapters
+        from glmimage.models.adapters import apply_adapters
 
         apply_adapters(engine.pipe, args.lora)  # merged into the weights: no slowdown
     return _save(dispatch(engine, request, **run_options), args.out, args.json)

@@ -24,6 +24,7 @@ from PIL import Image
 
 from glmimage.engine.glyph_text import extract_glyph_texts
 from glmimage.errors import InputError
+from glmimage.models.adapters import PIPE_ATTR, apply_adapters  # noqa: F401 (apply_adapters: re-exported)
 from glmimage.training import common
 from glmimage.training.data import TrainItem, dataset_index, sized
 from glmimage.training.decoder import decoder_step_loss
@@ -31,7 +32,6 @@ from glmimage.training.encode import encode_codes, encode_latents
 from glmimage.training.planner import build_sequence, collate, freeze_tokenizer, planner_loss
 
 TARGETS = ("decoder", "planner")
-PIPE_ATTR = {"decoder": "transformer", "planner": "vision_language_encoder"}  # the pipeline component of a target
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 BASE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 ADAPTERS_DIR = "adapters"
@@ -123,23 +123,6 @@ def save_adapters(run: common.Run, wrapped: dict) -> None:
 def save_ema_adapters(run: common.Run, wrapped: dict, ema, trained) -> None:
     with common.with_ema_weights(ema, trained.parameters()):
         save_adapters(run, wrapped)
-
-
-def apply_adapters(pipe, adapters_dir: str | Path, merge: bool = True) -> None:
-    """Load saved adapters into a pipeline (e.g. `Engine.from_pretrained(...).pipe`), merged into the weights by
-    default so inference runs at the base model's speed."""
-    from peft import PeftModel
-
-    root = Path(adapters_dir)
-    found = False
-    for target, attr in PIPE_ATTR.items():
-        if (root / target / "adapter_config.json").is_file():
-            model = PeftModel.from_pretrained(getattr(pipe, attr), root / target)
-            if merge:
-                model.merge_and_unload()
-            found = True
-    if not found:
-        raise InputError(f"no adapters under {root} (expected decoder/ or planner/ with adapter_config.json)")
 
 
 def demo_folder(path: str | Path, count: int, size: int, seed: int = 0) -> Path:
