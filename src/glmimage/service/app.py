@@ -21,6 +21,7 @@ from glmimage.service.routes import (
     images,
     jobs,
     keys,
+    models,
     outputs,
     prompts,
     system,
@@ -60,7 +61,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.services = services
     install_error_handlers(app)
     app.add_middleware(RequestMiddleware, metrics=services.metrics, max_body_bytes=settings.max_request_bytes)
-    for module in (images, jobs, generations, outputs, prompts, templates, brand_kits, keys, assets, system):
+    for module in (images, models, jobs, generations, outputs, prompts, templates, brand_kits, keys, assets, system):
         app.include_router(module.router)
     app.mount("/ui", StaticFiles(directory=WEB_DIR), name="ui")
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -21,28 +20,22 @@ from glmimage.service.db import Database
 from glmimage.service.metrics import Metrics
 from glmimage.service.settings import Settings
 from glmimage.service.tables import TERMINAL_STATES, ApiKey, Generation, utcnow
-from glmimage.service.worker import DEFAULT_TEXT_CHECKER, JobRunner, LocalWorker, TextCheckerArg, WorkerContext
+from glmimage.service.worker import (
+    DEFAULT_TEXT_CHECKER,
+    JobRunner,
+    LocalWorker,
+    TextCheckerArg,
+    WorkerContext,
+    load_engine,
+    worker_id,
+)
 
 if TYPE_CHECKING:
-    # Imported where used: the engine brings torch, rq_queue imports this module and needs redis (rq mode only).
+    # Imported where used: the engine brings torch, rq_queue needs redis (rq mode only).
     from glmimage.engine import Engine
     from glmimage.service.rq_queue import RqDispatcher
 
 log = logging.getLogger("glmimage.service")
-
-def worker_id(kind: str) -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{kind}"
-
-
-def load_engine(settings: Settings) -> Engine:
-    """The engine for `settings`: its model on its device, in its dtype."""
-    from glmimage.engine import Engine
-    from glmimage.engine.options import EngineOptions, resolve_device
-
-    device, dtype = resolve_device(settings.device, settings.dtype)
-    return Engine.from_pretrained(settings.resolved_model, device=device, dtype=dtype,
-                                  options=EngineOptions(compile=settings.compile))
-
 
 class EngineSlot:
     """The engine, given ready-made (tests) or loaded in the background at start-up, so `/healthz` answers
@@ -163,6 +156,7 @@ class Services:
         self.stopping = threading.Event()  # set at shutdown: waiting requests stop waiting
         self.sweep_error: str | None = None  # what the last sweep could not do (rq mode); None = it all worked
         self.bootstrap_key: str | None = None
+        self.started_at = int(time.time())  # `created` of the model in GET /v1/models
 
     # -- life cycle -------------------------------------------------------------------------------------------
     def start(self) -> None:
