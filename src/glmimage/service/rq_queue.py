@@ -21,7 +21,7 @@ from rq import Queue, SimpleWorker
 from glmimage.service.db import Database
 from glmimage.service.metrics import Metrics
 from glmimage.service.settings import Settings
-from glmimage.service.worker import JobRunner, WorkerContext
+from glmimage.service.worker import JobRunner, WorkerContext, load_engine, worker_id
 
 log = logging.getLogger("glmimage.service.rq")
 _runner: JobRunner | None = None  # set by run_worker in the worker process
@@ -64,11 +64,7 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
     """Load the model, then take jobs from the RQ queue until stopped (or, with `burst`, until it is empty).
     `metrics_port`: serve Prometheus metrics there, on `metrics_host` (loopback unless told otherwise)."""
     global _runner
-    from glmimage.service.services import worker_id
-
     if engine is None:
-        from glmimage.service.services import load_engine
-
         engine = load_engine(settings)
     metrics = Metrics()
     db = Database(settings.resolved_database_url)

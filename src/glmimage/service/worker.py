@@ -14,7 +14,9 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -43,6 +45,21 @@ if TYPE_CHECKING:  # the engine (and torch) is imported where it is loaded, not 
 log = logging.getLogger("glmimage.service.worker")
 SEED_RANGE = 2**31  # seeds people can read, type and pass around in JSON
 PNG_TEXT_KEYS = ("prompt", "seed", "model_id", "steps", "guidance", "plan_hash")  # as glmimage.io.save_png
+
+
+def worker_id(kind: str) -> str:
+    """The name a worker records on the jobs it runs: host, process and kind ("local", "rq")."""
+    return f"{socket.gethostname()}:{os.getpid()}:{kind}"
+
+
+def load_engine(settings: Settings) -> Engine:
+    """The engine for `settings`: its model on its device, in its dtype."""
+    from glmimage.engine import Engine
+    from glmimage.engine.options import EngineOptions, resolve_device
+
+    device, dtype = resolve_device(settings.device, settings.dtype)
+    return Engine.from_pretrained(settings.resolved_model, device=device, dtype=dtype,
+                                  options=EngineOptions(compile=settings.compile))
 
 
 class _Default(Enum):
