@@ -45,3 +45,46 @@ def test_models_list_and_retrieve(client, engine):
 def test_models_need_a_key(server):
     response = httpx.get(server.url + "/v1/models")
     assert response.status_code == 401 and response.json()["error"]["code"] == "missing_api_key"
+
+
+def test_nearest_same_aspect():
+    from glmimage.models.presets import get_preset
+    from glmimage.service.submission import nearest_same_aspect
+
+    tiny = get_preset("tiny").limits  # 64..512
+    assert nearest_same_aspect(1024, 1024, tiny) == (512, 512)
+    assert nearest_same_aspect(1536, 1024, tiny) == (480, 320)
+    assert nearest_same_aspect(1024, 1536, tiny) == (320, 480)
+    assert nearest_same_aspect(1792, 1024, tiny) == (448, 256)  # 7:4 exactly
+
+
+@pytest.mark.parametrize("asked, made", [("1536x1024", "480x320"), ("auto", "64x64")])
+def test_sdk_sizes_are_mapped_and_the_size_made_returned(client, asked, made):
+    result = client.images.generate(prompt="a red circle", size=asked, extra_body={"steps": 1, "seed": 1})
+    assert result.size == made
+    assert decode(result.data[0]).size == tuple(map(int, made.split("x")))
+    assert result.model_extra["glmimage"]["width"] == int(made.split("x")[0])
+
+
+def test_sizes_the_model_makes_and_other_sizes_are_not_mapped(client):
+    assert client.images.generate(prompt="a dot", size="96x64", extra_body={"steps": 1}).size == "96x64"
+    with pytest.raises(openai.BadRequestError, match="multiple of 32"):
+        client.images.generate(prompt="a dot", size="1000x1000")  # not an SDK size: refused as before
+
+
+def test_policy_can_reject_sdk_sizes(make_client, tmp_path):
+    import yaml
+
+    from glmimage.policy.parameters import DEFAULT_POLICY_PATH
+
+    policy = yaml.safe_load(DEFAULT_POLICY_PATH.read_text())
+    policy["openai_sizes"] = "reject"
+    path = tmp_path / "reject.yaml"
+    path.write_text(yaml.safe_dump(policy))
+    api = make_client(parameter_policy=str(path))
+    headers = {"Authorization": f"Bearer {api.app.state.services.bootstrap_key}"}
+    response = api.post("/v1/images/generations", headers=headers,
+                           json={"prompt": "x", "size": "1024x1536", "steps": 1})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid_size" and "320x480" in error["message"] and "rejects" in error["message"]

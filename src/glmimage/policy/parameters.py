@@ -8,7 +8,7 @@ import math
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,14 @@ POLICY_ENV = "GLMIMAGE_POLICY"  # a path to a policy file that replaces the ship
 _KINDS: dict[str, type] = {"width": int, "height": int, "steps": int, "guidance": float, "seed": int,
                            "num_images": int}
 SEED_MAX = 2**32 - 1
+# Sizes the OpenAI SDKs offer (gpt-image's three, DALL-E's four more). `openai_sizes` says what happens when the
+# model cannot make one: "map" to its nearest valid size of the same aspect, or "reject".
+OPENAI_SIZES = ("1024x1024", "1536x1024", "1024x1536", "256x256", "512x512", "1792x1024", "1024x1792")
+SIZE_MAPPINGS = ("map", "reject")
+# OpenAI's `quality` as a factor of the model's default steps (None: the model's default), unless a policy says
+# otherwise. DALL-E 3's "standard" and "hd" read as medium and high.
+DEFAULT_QUALITY_STEPS: dict[str, float | None] = {"auto": None, "low": 0.5, "medium": 1.0, "high": 1.5,
+                                                  "standard": 1.0, "hd": 1.5}
 
 
 @dataclass(frozen=True)
@@ -74,11 +82,36 @@ def _fmt(x: float) -> str:
 class ParameterPolicy:
     name: str
     rules: dict[str, ParameterRule]
+    openai_sizes: str = "map"  # an SDK size (OPENAI_SIZES) the model cannot make: "map" or "reject"
+    quality_steps: Mapping[str, float | None] = field(default_factory=lambda: dict(DEFAULT_QUALITY_STEPS))
 
     def __post_init__(self) -> None:
         missing = [p for p in PARAMETERS if p not in self.rules]
         if missing:
             raise InputError(f"policy {self.name!r} has no rule for {missing}")
+        if self.openai_sizes not in SIZE_MAPPINGS:
+            raise InputError(f"policy {self.name!r}: openai_sizes={self.openai_sizes!r} is not one of {SIZE_MAPPINGS}")
+        for quality, factor in self.quality_steps.items():
+            if factor is not None and (isinstance(factor, bool) or not isinstance(factor, (int, float))
+                                       or not 0 < factor <= 10):
+                raise InputError(f"policy {self.name!r}: quality {quality!r} must map to a factor in (0, 10] of "
+                                 f"the model's default steps, or null, got {factor!r}")
+
+    def steps_for_quality(self, quality: str, default_steps: int) -> int | None:
+        """The decoder steps OpenAI's `quality` stands for: the policy's factor times the model's default steps,
+        rounded and kept within the steps rule; None where it maps to the model's default or where the policy
+        fixes steps (then quality changes nothing). An unknown quality is an InputError naming the known ones."""
+        if quality not in self.quality_steps:
+            raise InputError(f"quality={quality!r} is not one of {sorted(self.quality_steps)} (policy {self.name!r})")
+        factor, rule = self.quality_steps[quality], self.rules["steps"]
+        if factor is None or not rule.settable:
+            return None
+        steps = max(1, round(factor * default_steps))
+        if rule.minimum is not None:
+            steps = max(steps, math.ceil(rule.minimum))
+        if rule.maximum is not None:
+            steps = min(steps, math.floor(rule.maximum))
+        return steps
 
     @property
     def settable(self) -> list[str]:
@@ -122,7 +155,8 @@ class ParameterPolicy:
         """The policy as plain data (for `--help` texts, the service's policy endpoint, logs)."""
         return {"name": self.name, "parameters": {
             name: {"settable": r.settable, "min": r.minimum, "max": r.maximum, "default": r.default}
-            for name, r in self.rules.items()}}
+            for name, r in self.rules.items()}, "openai_sizes": self.openai_sizes,
+            "quality": dict(self.quality_steps)}
 
 
 def policy_from_dict(data: Mapping[str, Any], name: str = "policy") -> ParameterPolicy:
@@ -143,7 +177,12 @@ def policy_from_dict(data: Mapping[str, Any], name: str = "policy") -> Parameter
             rules[target] = ParameterRule(name=target, settable=bool(spec.get("settable", True)),
                                           minimum=spec.get("min"), maximum=spec.get("max"),
                                           default=spec.get("default"))
-    return ParameterPolicy(name=str(data.get("name", name)), rules=rules)
+    quality = data.get("quality", DEFAULT_QUALITY_STEPS)
+    if not isinstance(quality, Mapping) or not quality:
+        raise InputError(f"policy {name!r}: quality must be a mapping of quality names to step factors")
+    return ParameterPolicy(name=str(data.get("name", name)), rules=rules,
+                           openai_sizes=str(data.get("openai_sizes", "map")),
+                           quality_steps={str(k): v for k, v in quality.items()})
 
 
 def load_policy(path: str | Path | None = None) -> ParameterPolicy:

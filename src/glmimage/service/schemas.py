@@ -137,6 +137,8 @@ class ImageData(BaseModel):
 class ImagesResponse(BaseModel):
     created: int
     data: list[ImageData]
+    size: str | None = Field(None, description="The size made, 'WxH' (an OpenAI size the model cannot make is "
+                                               "mapped to its nearest valid one of the same aspect by policy).")
     glmimage: GenerationOut | None = Field(None, description="The registry record of this generation.")
 
 

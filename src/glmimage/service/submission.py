@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 from glmimage.defaults import check_prompt_length, check_reference_count
 from glmimage.engine.references import load_reference
 from glmimage.errors import InputError
-from glmimage.models.sizes import ASPECT_PRESETS, parse_size, resolve_size
+from glmimage.models.sizes import ASPECT_PRESETS, MAX_ASPECT, check_size, parse_size, resolve_size
 from glmimage.policy import GenerationRequest
+from glmimage.policy.parameters import OPENAI_SIZES
 from glmimage.prompts.library import parse_ref
 from glmimage.prompts.templates import PromptTemplate
 from glmimage.service import jobs as job_store
@@ -82,9 +83,26 @@ def read_reference(data: bytes, index: int, services: Services) -> tuple[bytes, 
                        "invalid_image", "image") from None
 
 
-def size_from_param(size: str, limits, reference_size: tuple[int, int] | None = None) -> tuple[int, int]:
+def nearest_same_aspect(width: int, height: int, limits) -> tuple[int, int]:
+    """The valid size nearest (width, height) among those closest to its aspect ratio: the ratio first (within 1%
+    of the best any valid size reaches), then the pixel count. 1024x1024 on a model of 64..512 is 512x512,
+    1536x1024 is 480x320."""
+    first = -(-limits.min_side // limits.multiple) * limits.multiple
+    sides = range(first, limits.max_side + 1, limits.multiple)
+    ratio, area = math.log(width / height), math.log(width * height)
+    scored = [(abs(math.log(w / h) - ratio), abs(math.log(w * h) - area), w, h)
+              for w in sides for h in sides if max(w, h) / min(w, h) <= MAX_ASPECT]
+    best = min(s[0] for s in scored)
+    _, _, w, h = min(scored, key=lambda s: (s[0] > best + 0.01, s[1], s[0]))
+    return w, h
+
+
+def size_from_param(size: str, limits, reference_size: tuple[int, int] | None = None,
+                    openai_sizes: str = "map") -> tuple[int, int]:
     """'WxH', an aspect preset name, or 'auto' (the model default; for edits the reference's size snapped the
-    way the engine snaps it), resolved by the one size rule (`glmimage.models.sizes`)."""
+    way the engine snaps it), resolved by the one size rule (`glmimage.models.sizes`). A size the OpenAI SDKs
+    offer (`glmimage.policy.parameters.OPENAI_SIZES`) that the model cannot make is mapped to
+    `nearest_same_aspect`, or refused naming it, as the parameter policy's `openai_sizes` says."""
     text = size.strip().lower()
     try:
         if text == "auto":
@@ -97,6 +115,16 @@ def size_from_param(size: str, limits, reference_size: tuple[int, int] | None = 
             raise ApiError(400, f"size {size!r} is not valid: use 'WxH' with multiples of {limits.multiple} in "
                                 f"[{limits.min_side}, {limits.max_side}], 'auto', or a preset "
                                 f"({', '.join(ASPECT_PRESETS)})", "invalid_size", "size") from None
+        if f"{width}x{height}" in OPENAI_SIZES:
+            try:
+                check_size(width, height, limits)
+            except InputError as exc:
+                nearest = nearest_same_aspect(width, height, limits)
+                if openai_sizes == "map":
+                    return nearest
+                raise ApiError(400, f"size {size!r}: {exc}; the nearest size of the same aspect this model makes is "
+                                    f"{nearest[0]}x{nearest[1]} (the parameter policy rejects OpenAI sizes the model "
+                                    "cannot make rather than mapping them)", "invalid_size", "size") from None
         return resolve_size(limits, width=width, height=height)
     except InputError as exc:
         raise ApiError(400, f"size {size!r}: {exc}", "invalid_size", "size") from None
@@ -188,7 +216,8 @@ def build_spec(services: Services, session: Session, engine, params: GenerationP
     if references:
         check_reference_images(len(references), services)
     checked = [read_reference(data, i, services) for i, data in enumerate(references)]
-    width, height = size_from_param(params.size, engine.limits, checked[0][1] if checked else None)
+    width, height = size_from_param(params.size, engine.limits, checked[0][1] if checked else None,
+                                    services.parameters.openai_sizes)
     text, template_id, brand_kit_id = resolve_prompt(session, params)
     policy_flag = check_prompt_text(services, text)
     explicit_size = None if params.size.strip().lower() == "auto" else (width, height)

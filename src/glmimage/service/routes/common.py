@@ -95,7 +95,7 @@ def images_response(services: Services, gen: Generation, response_format: str, b
     with services.db.sessions() as session:
         data = _image_payloads(session, gen, response_format, base_url)
     return ImagesResponse(created=int(gen.created_at.replace(tzinfo=UTC).timestamp()), data=data,
-                          glmimage=generation_out(gen, base_url))
+                          size=f"{gen.width}x{gen.height}", glmimage=generation_out(gen, base_url))
 
 
 async def wait_and_respond(services: Services, gen_id: str, response_format: str, base_url: str) -> ImagesResponse:
