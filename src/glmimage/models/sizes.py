@@ -29,6 +29,7 @@ __all__ = [
     "SizeLimits",
     "check_size",
     "limits_for_model",
+    "nearest_same_aspect",
     "parse_aspect",
     "parse_size",
     "resolve_size",
@@ -181,6 +182,19 @@ def size_for_aspect(aspect: str | tuple[int, int] | float, limits: LimitsLike) -
     ratio = parse_aspect(aspect)
     area = limits.default_width * limits.default_height
     return _fit(ratio, area, limits, f"aspect {aspect!r}")
+
+
+def nearest_same_aspect(width: int, height: int, limits: LimitsLike) -> tuple[int, int]:
+    """The valid size nearest (width, height) among those closest to its aspect ratio: the ratio first (within 1%
+    of the best any valid size reaches), then the pixel count. 1024x1024 on a model of 64..512 is 512x512,
+    1536x1024 is 480x320 (the service maps the OpenAI SDKs' sizes a model cannot make with it)."""
+    ratio, area = math.log(width / height), math.log(width * height)
+    sides = _valid_sides(limits)
+    scored = [(abs(math.log(w / h) - ratio), abs(math.log(w * h) - area), w, h)
+              for w in sides for h in sides if max(w, h) / min(w, h) <= MAX_ASPECT]
+    best = min(s[0] for s in scored)
+    _, _, w, h = min(scored, key=lambda s: (s[0] > best + 0.01, s[1], s[0]))
+    return w, h
 
 
 def size_for_edit(reference_size: tuple[int, int], limits: LimitsLike) -> tuple[int, int]:

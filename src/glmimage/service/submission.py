@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from glmimage.defaults import check_prompt_length, check_reference_count
 from glmimage.engine.references import load_reference
 from glmimage.errors import InputError
-from glmimage.models.sizes import ASPECT_PRESETS, MAX_ASPECT, check_size, parse_size, resolve_size
+from glmimage.models.sizes import ASPECT_PRESETS, check_size, nearest_same_aspect, parse_size, resolve_size
 from glmimage.policy import GenerationRequest
 from glmimage.policy.parameters import OPENAI_SIZES
 from glmimage.prompts.library import parse_ref
@@ -81,20 +81,6 @@ def read_reference(data: bytes, index: int, services: Services) -> tuple[bytes, 
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ApiError(400, f"{param} is not a readable image ({type(exc).__name__}); send PNG, JPEG or WebP",
                        "invalid_image", "image") from None
-
-
-def nearest_same_aspect(width: int, height: int, limits) -> tuple[int, int]:
-    """The valid size nearest (width, height) among those closest to its aspect ratio: the ratio first (within 1%
-    of the best any valid size reaches), then the pixel count. 1024x1024 on a model of 64..512 is 512x512,
-    1536x1024 is 480x320."""
-    first = -(-limits.min_side // limits.multiple) * limits.multiple
-    sides = range(first, limits.max_side + 1, limits.multiple)
-    ratio, area = math.log(width / height), math.log(width * height)
-    scored = [(abs(math.log(w / h) - ratio), abs(math.log(w * h) - area), w, h)
-              for w in sides for h in sides if max(w, h) / min(w, h) <= MAX_ASPECT]
-    best = min(s[0] for s in scored)
-    _, _, w, h = min(scored, key=lambda s: (s[0] > best + 0.01, s[1], s[0]))
-    return w, h
 
 
 def size_from_param(size: str, limits, reference_size: tuple[int, int] | None = None,
