@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from glmimage.defaults import MAX_REFERENCES, check_reference_count
 from glmimage.errors import InputError
 
 
@@ -40,9 +41,10 @@ def register(subparsers) -> None:
     _sampling_args(gen)
     gen.set_defaults(func=run_generate)
 
-    edit = subparsers.add_parser("edit", help="image-to-image with 1 to 4 reference images")
+    edit = subparsers.add_parser("edit", help=f"image-to-image with 1 to {MAX_REFERENCES} reference images")
     _sampling_args(edit)
-    edit.add_argument("--image", action="append", required=True, help="reference image (repeat for up to 4)")
+    edit.add_argument("--image", action="append", required=True,
+                      help=f"reference image (repeat for up to {MAX_REFERENCES})")
     edit.add_argument("--keep", choices=("on", "off"),
                       help="keep the first reference wherever the plan leaves it unchanged (default: the model's "
                            "setting)")
@@ -138,7 +140,6 @@ def run_generate(args) -> int:
 
 
 def run_edit(args) -> int:
-    from glmimage.defaults import check_reference_count
     from glmimage.engine.references import load_reference
 
     check_reference_count(len(args.image))
