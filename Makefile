@@ -11,12 +11,13 @@ export PROMPT OUT
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	# CPU build of torch from the machine's local wheel first, so nothing pulls a CUDA build.
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[dev]'
+	# pyproject.toml's ranges, at the exact versions tested (constraints.txt).
+	$(PIP) install -q -c constraints.txt -e '.[dev]'
 	touch $@
 
 demo: setup
