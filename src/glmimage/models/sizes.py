@@ -67,11 +67,18 @@ _SIZE_TEXT = re.compile(r"\s*(\d{1,5})\s*x\s*(\d{1,5})\s*")
 
 
 class LimitsLike(Protocol):
-    min_side: int
-    max_side: int
-    multiple: int
-    default_width: int
-    default_height: int
+    """What the size rule reads of a model's limits (SizeLimits, a frozen dataclass: read-only members)."""
+
+    @property
+    def min_side(self) -> int: ...
+    @property
+    def max_side(self) -> int: ...
+    @property
+    def multiple(self) -> int: ...
+    @property
+    def default_width(self) -> int: ...
+    @property
+    def default_height(self) -> int: ...
 
 
 def parse_size(size: Any) -> tuple[int, int]:
@@ -136,6 +143,8 @@ def limits_for_model(model: str) -> SizeLimits:
 
 def parse_aspect(aspect: str | tuple[int, int] | float) -> float:
     """A preset name ("slide"), a ratio string ("16:9", "16x9", "1.5") or a (w, h) pair -> width / height."""
+    w: float
+    h: float
     if isinstance(aspect, tuple):
         w, h = aspect
     elif isinstance(aspect, (int, float)) and not isinstance(aspect, bool):
@@ -221,7 +230,7 @@ def resolve_size(
     size (edits), then the model's default."""
     if (width is None) != (height is None):
         raise InputError(f"give both width and height or neither (got width={width}, height={height})")
-    if width is not None:
+    if width is not None and height is not None:  # both or neither (checked above)
         if aspect is not None:
             raise InputError(f"give either width/height ({width}x{height}) or aspect ({aspect!r}), not both")
         return validate_size(width, height, limits)
