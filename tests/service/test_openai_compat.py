@@ -88,3 +88,73 @@ def test_policy_can_reject_sdk_sizes(make_client, tmp_path):
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == "invalid_size" and "320x480" in error["message"] and "rejects" in error["message"]
+
+
+@pytest.mark.parametrize("fmt, pil", [("jpeg", "JPEG"), ("webp", "WEBP"), ("png", "PNG")])
+def test_output_format(client, fmt, pil):
+    extra = {"output_compression": 60} if fmt != "png" else {}
+    result = client.images.generate(prompt="a blue square", size="64x64", output_format=fmt, background="opaque",
+                                    extra_body={"steps": 1, "seed": 5}, **extra)
+    image = decode(result.data[0])
+    assert image.format == pil and image.size == (64, 64) and image.mode == "RGB"
+    assert result.output_format == fmt and result.background == "opaque"
+
+
+def test_output_format_as_url_and_compression(client):
+    low = client.images.generate(prompt="a noisy field", size="64x64", output_format="jpeg", output_compression=5,
+                                 response_format="url", extra_body={"steps": 1, "seed": 9})
+    assert "format=jpeg&compression=5" in low.data[0].url
+    small = httpx.get(low.data[0].url)
+    assert small.headers["content-type"] == "image/jpeg" and Image.open(io.BytesIO(small.content)).format == "JPEG"
+    best = httpx.get(low.data[0].url.replace("compression=5", "compression=100"))
+    assert len(best.content) > len(small.content)
+
+
+def test_output_options_refused(client):
+    with pytest.raises(openai.BadRequestError, match="no alpha") as exc:
+        client.images.generate(prompt="a logo", size="64x64", background="transparent")
+    assert exc.value.code == "unsupported_parameter"
+    with pytest.raises(openai.BadRequestError, match="png is lossless"):
+        client.images.generate(prompt="a logo", size="64x64", output_compression=50)
+    with pytest.raises(openai.BadRequestError, match="output_format"):
+        client.images.generate(prompt="a logo", size="64x64", output_format="gif")
+
+
+def test_edit_output_format(client):
+    from tests.service.service_helpers import png_bytes
+
+    result = client.images.edit(image=("a.png", png_bytes((64, 64), 3), "image/png"), prompt="make it red",
+                                output_format="webp", background="auto", extra_body={"steps": 1})
+    assert decode(result.data[0]).format == "WEBP" and result.output_format == "webp"
+
+
+@pytest.mark.parametrize("quality, steps", [("low", 2), ("medium", 4), ("high", 6), ("auto", 4), ("hd", 6)])
+def test_quality_maps_to_steps(client, quality, steps):
+    result = client.images.generate(prompt="a tree", size="64x64", quality=quality, extra_body={"seed": 2})
+    assert result.model_extra["glmimage"]["steps"] == steps  # tiny's default is 4 steps
+    assert result.quality == quality
+
+
+def test_explicit_steps_win_over_quality_and_unknown_quality_is_refused(client):
+    result = client.images.generate(prompt="a tree", size="64x64", quality="high", extra_body={"steps": 1})
+    assert result.model_extra["glmimage"]["steps"] == 1
+    with pytest.raises(openai.BadRequestError, match="quality='ultra' is not one of") as exc:
+        client.images.generate(prompt="a tree", size="64x64", quality="ultra")
+    assert exc.value.param == "quality"
+
+
+def test_quality_policy():
+    from glmimage.errors import InputError
+    from glmimage.policy import policy_from_dict
+
+    rules = {"steps": {"min": 2, "max": 40}, "guidance": {}, "size": {}, "seed": {}, "num_images": {"max": 4}}
+    policy = policy_from_dict({"parameters": rules, "quality": {"low": 0.1, "high": 3, "auto": None}})
+    assert policy.steps_for_quality("low", 4) == 2  # 0.4 steps, raised to the steps rule's minimum
+    assert policy.steps_for_quality("high", 30) == 40  # 90, lowered to its maximum
+    assert policy.steps_for_quality("auto", 30) is None
+    fixed = policy_from_dict({"parameters": {**rules, "steps": {"settable": False}}})
+    assert fixed.steps_for_quality("high", 30) is None  # the policy fixes steps: quality changes nothing
+    with pytest.raises(InputError, match="openai_sizes"):
+        policy_from_dict({"parameters": rules, "openai_sizes": "stretch"})
+    with pytest.raises(InputError, match="factor"):
+        policy_from_dict({"parameters": rules, "quality": {"low": -1}})

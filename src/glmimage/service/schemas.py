@@ -90,11 +90,17 @@ class GenerationParams(_Strict):
     keep: bool | None = Field(None, strict=True, description=(
         "Edits only: keep the reference wherever the plan leaves its codes unchanged; default: the model's setting."))
     use_case: Text = Field("default", max_length=50, description="Governance use case (review policy).")
-    # Accepted for OpenAI compatibility and ignored: GLM-Image has no quality tiers or style presets.
-    quality: Text | None = Field(None, max_length=20)
+    quality: Text | None = Field(None, max_length=20, description=(
+        "OpenAI's quality (auto, low, medium, high; standard and hd): decoder steps by the parameter policy "
+        "(a factor of the model's default steps). An explicit `steps` wins."))
+    output_format: Literal["png", "jpeg", "webp"] | None = Field(None, description="Default png (with metadata).")
+    output_compression: Count | None = Field(None, ge=0, le=100, description=(
+        "jpeg and webp: the encoder's quality, 0-100 (default 100, the best)."))
+    background: Literal["auto", "opaque", "transparent"] | None = Field(None, description=(
+        "auto or opaque; transparent is refused (the model makes no alpha channel)."))
+    # Accepted for OpenAI compatibility and ignored: GLM-Image has no style presets.
     style: Text | None = Field(None, max_length=20)
     user: Text | None = Field(None, max_length=200)
-    output_format: Literal["png"] | None = None
 
     @model_validator(mode="after")
     def _prompt_or_template(self) -> GenerationParams:
@@ -139,6 +145,9 @@ class ImagesResponse(BaseModel):
     data: list[ImageData]
     size: str | None = Field(None, description="The size made, 'WxH' (an OpenAI size the model cannot make is "
                                                "mapped to its nearest valid one of the same aspect by policy).")
+    output_format: Literal["png", "jpeg", "webp"] | None = None
+    background: Literal["opaque"] | None = Field(None, description="Always opaque: the model makes no alpha.")
+    quality: str | None = Field(None, description="The quality asked for, if any (the job's steps say what ran).")
     glmimage: GenerationOut | None = Field(None, description="The registry record of this generation.")
 
 

@@ -23,6 +23,7 @@ from glmimage.prompts.templates import PromptTemplate
 from glmimage.service import jobs as job_store
 from glmimage.service.auth import reserve_quota
 from glmimage.service.errors import ApiError
+from glmimage.service.formats import output_options
 from glmimage.service.schemas import GenerationParams
 from glmimage.service.services import Services
 from glmimage.service.tables import ApiKey, BrandKit, Generation, Template
@@ -199,6 +200,15 @@ def build_spec(services: Services, session: Session, engine, params: GenerationP
             if getattr(params, name) is not None:
                 raise ApiError(400, f"{name} is an edit setting: give reference images, or leave it out",
                                "invalid_value", name)
+    output_options(params.output_format, params.output_compression, params.background)  # refused before anything
+    steps = params.steps
+    if params.quality is not None:
+        try:
+            quality_steps = services.parameters.steps_for_quality(params.quality.strip().lower(),
+                                                                  engine.model.default_steps)
+        except InputError as exc:
+            raise ApiError(400, str(exc), "invalid_value", "quality") from None
+        steps = quality_steps if steps is None else steps  # an explicit `steps` wins
     if references:
         check_reference_images(len(references), services)
     checked = [read_reference(data, i, services) for i, data in enumerate(references)]
@@ -207,7 +217,7 @@ def build_spec(services: Services, session: Session, engine, params: GenerationP
     text, template_id, brand_kit_id = resolve_prompt(session, params)
     policy_flag = check_prompt_text(services, text)
     explicit_size = None if params.size.strip().lower() == "auto" else (width, height)
-    steps, guidance, n = apply_parameter_policy(services, text, size=explicit_size, steps=params.steps,
+    steps, guidance, n = apply_parameter_policy(services, text, size=explicit_size, steps=steps,
                                                 guidance=params.guidance, seed=params.seed, n=params.n)
     return job_store.JobSpec(
         kind=kind, prompt=text, width=width, height=height, num_images=n, steps=steps,

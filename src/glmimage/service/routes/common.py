@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from glmimage.defaults import MAX_COPY_BIAS
 from glmimage.service.deps import ServicesDep, can_see_all
 from glmimage.service.errors import ApiError
+from glmimage.service.formats import PNG, OutputOptions, encode, output_options
 from glmimage.service.schemas import SEED_MAX, GenerationParams, ImageData, ImagesResponse
 from glmimage.service.services import Services, ShuttingDown
 from glmimage.service.submission import check_reference_images
@@ -47,6 +48,9 @@ async def read_edit_form(
     keep: Annotated[bool | None, Form()] = None,
     use_case: Annotated[str, Form(max_length=50)] = "default",
     quality: Annotated[str | None, Form(max_length=20)] = None,
+    output_format: Annotated[Literal["png", "jpeg", "webp"] | None, Form()] = None,
+    output_compression: Annotated[int | None, Form(ge=0, le=100)] = None,
+    background: Annotated[Literal["auto", "opaque", "transparent"] | None, Form()] = None,
     user: Annotated[str | None, Form(max_length=200)] = None,
 ) -> tuple[GenerationParams, list[bytes]]:
     if mask is not None:
@@ -62,8 +66,8 @@ async def read_edit_form(
     try:
         params = GenerationParams(prompt=prompt, n=n, size=size, response_format=response_format, model=model,
                                   steps=steps, guidance=guidance, seed=seed, copy_bias=copy_bias, keep=keep,
-                                  use_case=use_case, quality=quality,
-                                  user=user)
+                                  use_case=use_case, quality=quality, output_format=output_format,
+                                  output_compression=output_compression, background=background, user=user)
     except ValidationError as exc:
         first = exc.errors()[0]
         param = ".".join(map(str, first["loc"])) or None
@@ -74,15 +78,23 @@ async def read_edit_form(
 EditForm = Annotated[tuple[GenerationParams, list[bytes]], Depends(read_edit_form)]
 
 
-def _image_payloads(session: Session, gen: Generation, response_format: str, base_url: str) -> list[ImageData]:
+def _image_payloads(session: Session, gen: Generation, response_format: str, base_url: str,
+                    options: OutputOptions) -> list[ImageData]:
     if response_format == "url":
-        return [ImageData(url=asset_url(base_url, o.asset_hash), revised_prompt=gen.prompt.text) for o in gen.outputs]
+        return [ImageData(url=asset_url(base_url, o.asset_hash) + options.query(), revised_prompt=gen.prompt.text)
+                for o in gen.outputs]
     hashes = [o.asset_hash for o in gen.outputs]
     data = dict(session.execute(select(Asset.hash, Asset.data).where(Asset.hash.in_(hashes))).all())
-    return [ImageData(b64_json=base64.b64encode(data[h]).decode(), revised_prompt=gen.prompt.text) for h in hashes]
+    return [ImageData(b64_json=base64.b64encode(encode(data[h], options)).decode(), revised_prompt=gen.prompt.text)
+            for h in hashes]
 
 
-def images_response(services: Services, gen: Generation, response_format: str, base_url: str) -> ImagesResponse:
+def params_output_options(params: GenerationParams) -> OutputOptions:
+    return output_options(params.output_format, params.output_compression, params.background, params.quality)
+
+
+def images_response(services: Services, gen: Generation, response_format: str, base_url: str,
+                    options: OutputOptions = PNG) -> ImagesResponse:
     """The OpenAI-style body of a finished generation; errors for one that did not succeed."""
     if gen.status == CANCELED:
         raise ApiError(409, f"job {gen.id} was canceled: {gen.error}", "job_canceled")
@@ -93,12 +105,14 @@ def images_response(services: Services, gen: Generation, response_format: str, b
     if gen.status != SUCCEEDED:
         raise ApiError(409, f"job {gen.id} is {gen.status}; poll GET /v1/jobs/{gen.id}", "job_not_finished")
     with services.db.sessions() as session:
-        data = _image_payloads(session, gen, response_format, base_url)
+        data = _image_payloads(session, gen, response_format, base_url, options)
     return ImagesResponse(created=int(gen.created_at.replace(tzinfo=UTC).timestamp()), data=data,
-                          size=f"{gen.width}x{gen.height}", glmimage=generation_out(gen, base_url))
+                          size=f"{gen.width}x{gen.height}", output_format=options.format,  # type: ignore[arg-type]
+                          background="opaque", quality=options.quality, glmimage=generation_out(gen, base_url))
 
 
-async def wait_and_respond(services: Services, gen_id: str, response_format: str, base_url: str) -> ImagesResponse:
+async def wait_and_respond(services: Services, gen_id: str, response_format: str, base_url: str,
+                           options: OutputOptions = PNG) -> ImagesResponse:
     timeout = services.settings.sync_timeout_s
     try:
         gen = await services.wait_for_job(gen_id, timeout)
@@ -109,4 +123,4 @@ async def wait_and_respond(services: Services, gen_id: str, response_format: str
     if gen is None:
         raise ApiError(504, f"job {gen_id} did not finish within {timeout:g} s; it keeps running: poll "
                             f"GET /v1/jobs/{gen_id}", "timeout")
-    return await run_in_threadpool(images_response, services, gen, response_format, base_url)
+    return await run_in_threadpool(images_response, services, gen, response_format, base_url, options)

@@ -8,7 +8,7 @@ from starlette.concurrency import run_in_threadpool
 from glmimage.service import submission
 from glmimage.service.deps import BaseUrl, EngineDep, GenerateKey, ServicesDep, SessionDep
 from glmimage.service.errors import ERROR_RESPONSES
-from glmimage.service.routes.common import EditForm, wait_and_respond
+from glmimage.service.routes.common import EditForm, params_output_options, wait_and_respond
 from glmimage.service.schemas import GenerationParams, ImagesResponse
 
 router = APIRouter(prefix="/v1/images", tags=["images (OpenAI-compatible)"], responses=ERROR_RESPONSES)
@@ -18,6 +18,7 @@ router = APIRouter(prefix="/v1/images", tags=["images (OpenAI-compatible)"], res
 async def create_image(params: GenerationParams, services: ServicesDep, session: SessionDep, key: GenerateKey,
                        engine: EngineDep, base_url: BaseUrl) -> ImagesResponse:
     """Text to image; answers when the images are ready."""
+    options = params_output_options(params)
     submission.check_rate(services, key)
 
     def submit():
@@ -25,19 +26,20 @@ async def create_image(params: GenerationParams, services: ServicesDep, session:
         return submission.submit(services, session, key, spec, engine.model_id).id
 
     gen_id = await run_in_threadpool(submit)
-    return await wait_and_respond(services, gen_id, params.response_format, base_url)
+    return await wait_and_respond(services, gen_id, params.response_format, base_url, options)
 
 
 @router.post("/edits", response_model=ImagesResponse)
 async def edit_image(form: EditForm, services: ServicesDep, session: SessionDep, key: GenerateKey,
                      engine: EngineDep, base_url: BaseUrl) -> ImagesResponse:
     """Image to image with 1 to 4 references (multipart: `image` or `image[]`)."""
-    submission.check_rate(services, key)
     params, references = form
+    options = params_output_options(params)
+    submission.check_rate(services, key)
 
     def submit():
         spec = submission.build_spec(services, session, engine, params, kind="edit", references=references)
         return submission.submit(services, session, key, spec, engine.model_id).id
 
     gen_id = await run_in_threadpool(submit)
-    return await wait_and_respond(services, gen_id, params.response_format, base_url)
+    return await wait_and_respond(services, gen_id, params.response_format, base_url, options)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
@@ -9,6 +11,7 @@ from glmimage.service import jobs as job_store
 from glmimage.service import submission
 from glmimage.service.deps import AnyKey, BaseUrl, EngineDep, GenerateKey, ServicesDep, SessionDep
 from glmimage.service.errors import ERROR_RESPONSES, ApiError
+from glmimage.service.formats import output_options
 from glmimage.service.routes.common import EditForm, images_response, visible_generation
 from glmimage.service.schemas import GenerationOut, GenerationParams, ImagesResponse
 from glmimage.service.views import generation_out, load_existing_generation
@@ -59,6 +62,9 @@ def cancel_job(job_id: str, session: SessionDep, key: GenerateKey, base_url: Bas
 
 @router.get("/{job_id}/result", response_model=ImagesResponse)
 def job_result(job_id: str, services: ServicesDep, session: SessionDep, key: AnyKey, base_url: BaseUrl,
-               response_format: str = Query("b64_json", pattern="^(b64_json|url)$")) -> ImagesResponse:
-    """The images of a finished job, OpenAI-style; 409 while it is queued or running."""
-    return images_response(services, visible_generation(session, job_id, key), response_format, base_url)
+               response_format: str = Query("b64_json", pattern="^(b64_json|url)$"),
+               output_format: Literal["png", "jpeg", "webp"] = "png",
+               output_compression: int | None = Query(None, ge=0, le=100)) -> ImagesResponse:
+    """The images of a finished job, OpenAI-style (in `output_format`); 409 while it is queued or running."""
+    options = output_options(output_format, output_compression)
+    return images_response(services, visible_generation(session, job_id, key), response_format, base_url, options)
