@@ -107,7 +107,7 @@ def images_response(services: Services, gen: Generation, response_format: str, b
     with services.db.sessions() as session:
         data = _image_payloads(session, gen, response_format, base_url, options)
     return ImagesResponse(created=int(gen.created_at.replace(tzinfo=UTC).timestamp()), data=data,
-                          size=f"{gen.width}x{gen.height}", output_format=options.format,  # type: ignore[arg-type]
+                          size=f"{gen.width}x{gen.height}", output_format=options.format,
                           background="opaque", quality=options.quality, glmimage=generation_out(gen, base_url))
 
 
