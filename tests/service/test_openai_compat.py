@@ -158,3 +158,36 @@ def test_quality_policy():
         policy_from_dict({"parameters": rules, "openai_sizes": "stretch"})
     with pytest.raises(InputError, match="factor"):
         policy_from_dict({"parameters": rules, "quality": {"low": -1}})
+
+
+def test_moderation_levels_of_the_safety_policy():
+    from glmimage.service.safety import SafetyPolicy
+
+    policy = SafetyPolicy.load(None)
+    assert policy.check("a mock passport").action == "review"
+    assert policy.at_level("auto").check("a mock passport").action == "review"
+    assert policy.at_level("low").check("a mock passport").action == "allow"
+    assert policy.at_level("low").check("nsfw poster").action == "block"  # blocked at every shipped level
+    with pytest.raises(ValueError, match="not one of"):
+        policy.at_level("off")
+    bare = SafetyPolicy.from_dict({"blocked_terms": ["secret"]})  # no moderation section: auto and low, as written
+    assert bare.at_level("low").check("secret").action == "block"
+    with pytest.raises(ValueError, match="unknown category"):
+        SafetyPolicy.from_dict({"blocked_terms": ["x"], "moderation": {"auto": {}, "low": {"nope": "allow"}}})
+    with pytest.raises(ValueError, match="lack 'auto'"):
+        SafetyPolicy.from_dict({"blocked_terms": ["x"], "moderation": {"low": {}}})
+
+
+def test_moderation_parameter(client):
+    flagged = client.images.generate(prompt='A mock passport page titled "DEMO"', size="64x64",
+                                     extra_body={"steps": 1})
+    assert "official_documents" in flagged.model_extra["glmimage"]["policy_flag"]
+    assert flagged.model_extra["glmimage"]["outputs"][0]["review_status"] == "needs_review"
+    low = client.images.generate(prompt='A mock passport page titled "DEMO"', size="64x64", moderation="low",
+                                 extra_body={"steps": 1})
+    assert low.model_extra["glmimage"]["policy_flag"] is None and low.model_extra["glmimage"]["moderation"] == "low"
+    with pytest.raises(openai.BadRequestError, match="personal_data"):
+        client.images.generate(prompt="print 4111 1111 1111 1111", size="64x64", moderation="low")
+    with pytest.raises(openai.BadRequestError, match="moderation 'none' is not one of") as exc:
+        client.images.generate(prompt="a cat", size="64x64", extra_body={"moderation": "none"})
+    assert exc.value.param == "moderation"

@@ -51,6 +51,7 @@ class JobSpec:
     seed: int | None = None
     copy_bias: float | None = None  # edits only; None = the model's setting
     keep: bool | None = None
+    moderation: str | None = None  # the safety policy's level; None = "auto"
     use_case: str = "default"
     response_format: str = "b64_json"
     references: list[bytes] = field(default_factory=list)
@@ -111,7 +112,8 @@ def submit(session: Session, spec: JobSpec, *, model_id: str, api_key_id: int | 
     gen = Generation(
         id=uuid.uuid4().hex, kind=spec.kind, status=QUEUED, prompt=get_or_create_prompt(session, spec.prompt),
         width=spec.width, height=spec.height, steps=spec.steps, guidance=spec.guidance, seed=spec.seed,
-        copy_bias=spec.copy_bias, keep=spec.keep, num_images=spec.num_images, model_id=model_id, use_case=spec.use_case,
+        copy_bias=spec.copy_bias, keep=spec.keep, moderation=spec.moderation, num_images=spec.num_images,
+        model_id=model_id, use_case=spec.use_case,
         response_format=spec.response_format, template_id=spec.template_id, brand_kit_id=spec.brand_kit_id,
         variables=spec.variables, parent_output_id=spec.parent_output_id, rerun_of_id=spec.rerun_of_id,
         policy_flag=spec.policy_flag, api_key_id=api_key_id, attempts=0, cancel_requested=False,

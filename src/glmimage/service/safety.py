@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
 
 ACTIONS = ("block", "review")
+LEVEL_ACTIONS = ("allow", *ACTIONS)  # what a moderation level may set a category to
+DEFAULT_LEVEL = "auto"
+# Levels a policy without a `moderation` section has: OpenAI's two, both the policy as written.
+DEFAULT_LEVELS: dict[str, dict[str, str]] = {"auto": {}, "low": {}}
 DEFAULT_POLICY_PATH = Path(__file__).with_name("policies") / "safety.yaml"
 
 
@@ -73,11 +78,37 @@ class PolicyVerdict:
 @dataclass(frozen=True)
 class SafetyPolicy:
     categories: tuple[PolicyCategory, ...]
+    # OpenAI's `moderation` parameter names a level; a level sets the action of the categories it names (allow,
+    # review or block) and leaves the others as written. "auto" (the default) must be there.
+    levels: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: dict(DEFAULT_LEVELS))
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.categories]
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate category names in {names}")
+        if DEFAULT_LEVEL not in self.levels:
+            raise ValueError(f"moderation levels {sorted(self.levels)} lack {DEFAULT_LEVEL!r}")
+        for level, actions in self.levels.items():
+            if not isinstance(actions, Mapping):
+                raise ValueError(f"moderation level {level!r} must map category names to actions")
+            for category, action in actions.items():
+                if category not in names:
+                    raise ValueError(f"moderation level {level!r} names unknown category {category!r}")
+                if action not in LEVEL_ACTIONS:
+                    raise ValueError(f"moderation level {level!r}: {category}: {action!r} is not one of "
+                                     f"{LEVEL_ACTIONS}")
+
+    def at_level(self, level: str | None) -> SafetyPolicy:
+        """The policy as moderation level `level` applies it (None: "auto"); ValueError for an unknown level."""
+        level = DEFAULT_LEVEL if level is None else level
+        if level not in self.levels:
+            raise ValueError(f"moderation {level!r} is not one of {sorted(self.levels)}")
+        actions = self.levels[level]
+        if not actions:
+            return self
+        categories = tuple(replace(c, action=actions.get(c.name, c.action)) for c in self.categories
+                           if actions.get(c.name) != "allow")
+        return SafetyPolicy(categories, {DEFAULT_LEVEL: {}})
 
     def check(self, text: str) -> PolicyVerdict:
         """The strictest verdict over all categories: any block wins over review, review over allow."""
@@ -98,7 +129,7 @@ class SafetyPolicy:
         `blocked_patterns` are a shorthand for one `blocklist` category."""
         if not isinstance(data, dict):
             raise TypeError("a safety policy is a mapping with a `categories` list")
-        unknown = set(data) - {"categories", "blocked_terms", "blocked_patterns"}
+        unknown = set(data) - {"categories", "blocked_terms", "blocked_patterns", "moderation"}
         if unknown:
             raise ValueError(f"unknown safety policy keys {sorted(unknown)}")
         categories = []
@@ -113,7 +144,12 @@ class SafetyPolicy:
         if data.get("blocked_terms") or data.get("blocked_patterns"):
             categories.append(PolicyCategory("blocklist", "block", tuple(data.get("blocked_terms") or ()),
                                              tuple(data.get("blocked_patterns") or ())))
-        return cls(tuple(categories))
+        levels = data.get("moderation")
+        if levels is None:
+            return cls(tuple(categories))
+        if not isinstance(levels, dict):
+            raise ValueError("moderation must map level names to {category: action} mappings")
+        return cls(tuple(categories), {str(k): dict(v or {}) for k, v in levels.items()})
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> SafetyPolicy:

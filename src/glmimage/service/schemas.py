@@ -98,6 +98,8 @@ class GenerationParams(_Strict):
         "jpeg and webp: the encoder's quality, 0-100 (default 100, the best)."))
     background: Literal["auto", "opaque", "transparent"] | None = Field(None, description=(
         "auto or opaque; transparent is refused (the model makes no alpha channel)."))
+    moderation: Text | None = Field(None, max_length=20, description=(
+        "OpenAI's moderation: a level of the safety policy (shipped: auto, the default, and low)."))
     # Accepted for OpenAI compatibility and ignored: GLM-Image has no style presets.
     style: Text | None = Field(None, max_length=20)
     user: Text | None = Field(None, max_length=200)
@@ -190,6 +192,7 @@ class GenerationOut(BaseModel):
     seed: int | None
     copy_bias: float | None  # edits: None = the model's setting
     keep: bool | None
+    moderation: str | None
     num_images: int
     model_id: str
     use_case: str

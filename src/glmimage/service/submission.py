@@ -156,15 +156,24 @@ def resolve_prompt(session: Session, params: GenerationParams) -> tuple[str, int
     return text, template_id, brand_kit_id
 
 
-def check_prompt_text(services: Services, text: str) -> str | None:
-    """Length and content policy. Returns the policy's review reason, if it asks for review."""
+def safety_at(services: Services, moderation: str | None):
+    """The safety policy at OpenAI's `moderation` level (None: "auto"); 400 naming the levels for another."""
+    try:
+        return services.safety.at_level(moderation)
+    except ValueError as exc:
+        raise ApiError(400, str(exc), "invalid_value", "moderation") from None
+
+
+def check_prompt_text(services: Services, text: str, moderation: str | None = None) -> str | None:
+    """Length and content policy (at the `moderation` level). Returns the policy's review reason, if it asks for
+    review."""
     if not text.strip():
         raise ApiError(400, "prompt is empty", "invalid_value", "prompt")
     try:
         check_prompt_length(text, services.settings.max_prompt_chars)
     except InputError as exc:
         raise ApiError(400, str(exc), "prompt_too_long", "prompt") from None
-    verdict = services.safety.check(text)
+    verdict = safety_at(services, moderation).check(text)
     if verdict.action == "block":
         raise ApiError(400, f"prompt rejected: {verdict.reason}", "content_policy_violation", "prompt")
     return verdict.reason if verdict.action == "review" else None
@@ -215,13 +224,15 @@ def build_spec(services: Services, session: Session, engine, params: GenerationP
     width, height = size_from_param(params.size, engine.limits, checked[0][1] if checked else None,
                                     services.parameters.openai_sizes)
     text, template_id, brand_kit_id = resolve_prompt(session, params)
-    policy_flag = check_prompt_text(services, text)
+    moderation = None if params.moderation in (None, "auto") else params.moderation
+    policy_flag = check_prompt_text(services, text, moderation)
     explicit_size = None if params.size.strip().lower() == "auto" else (width, height)
     steps, guidance, n = apply_parameter_policy(services, text, size=explicit_size, steps=steps,
                                                 guidance=params.guidance, seed=params.seed, n=params.n)
     return job_store.JobSpec(
         kind=kind, prompt=text, width=width, height=height, num_images=n, steps=steps,
-        guidance=guidance, seed=params.seed, copy_bias=params.copy_bias, keep=params.keep, use_case=params.use_case,
+        guidance=guidance, seed=params.seed, copy_bias=params.copy_bias, keep=params.keep, moderation=moderation,
+        use_case=params.use_case,
         response_format=params.response_format,
         references=[data for data, _ in checked], policy_flag=policy_flag, template_id=template_id,
         brand_kit_id=brand_kit_id, variables=params.variables, parent_output_id=parent_output_id,

@@ -146,6 +146,8 @@ class Generation(Base):
     # Edit settings (engine.edit's copy_bias and keep); None = the model's own (glmimage.json).
     copy_bias: Mapped[float | None] = mapped_column(Float, nullable=True)
     keep: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    # OpenAI's `moderation`: the safety policy's level the prompt and the text read back were checked at.
+    moderation: Mapped[str | None] = mapped_column(String(20), nullable=True)  # None = "auto"
     # The seed that reproduces this generation alone (`glmimage generate ... --seed`); a job submitted without
     # one gets it when the worker places it in a batch (see worker.py).
     seed: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

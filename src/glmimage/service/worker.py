@@ -204,8 +204,10 @@ class JobRunner:
         ctx = self.ctx
         brand = self._brand(job)
         expected = extract_glyph_texts(job.prompt.text)
+        # The text read back is screened at the job's moderation level (a level since removed: as written).
+        safety = ctx.safety.at_level(job.moderation) if (job.moderation or "auto") in ctx.safety.levels else ctx.safety
         checks = [run_checks(img, width=job.width, height=job.height, expected_texts=expected,
-                             config=ctx.qa_config, text_checker=ctx.text_checker, safety=ctx.safety, brand=brand)
+                             config=ctx.qa_config, text_checker=ctx.text_checker, safety=safety, brand=brand)
                   for img in images]
         timings = {
             "planner": metadata[0]["timings"]["planner"],

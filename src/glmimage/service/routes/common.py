@@ -51,6 +51,7 @@ async def read_edit_form(
     output_format: Annotated[Literal["png", "jpeg", "webp"] | None, Form()] = None,
     output_compression: Annotated[int | None, Form(ge=0, le=100)] = None,
     background: Annotated[Literal["auto", "opaque", "transparent"] | None, Form()] = None,
+    moderation: Annotated[str | None, Form(max_length=20)] = None,
     user: Annotated[str | None, Form(max_length=200)] = None,
 ) -> tuple[GenerationParams, list[bytes]]:
     if mask is not None:
@@ -67,7 +68,8 @@ async def read_edit_form(
         params = GenerationParams(prompt=prompt, n=n, size=size, response_format=response_format, model=model,
                                   steps=steps, guidance=guidance, seed=seed, copy_bias=copy_bias, keep=keep,
                                   use_case=use_case, quality=quality, output_format=output_format,
-                                  output_compression=output_compression, background=background, user=user)
+                                  output_compression=output_compression, background=background,
+                                  moderation=moderation, user=user)
     except ValidationError as exc:
         first = exc.errors()[0]
         param = ".".join(map(str, first["loc"])) or None

@@ -79,7 +79,7 @@ def rerun_generation(gen_id: str, body: RerunRequest, services: ServicesDep, ses
     submission.check_rate(services, key)
     source = visible_generation(session, gen_id, key)
     # The policies may have changed since: check again.
-    policy_flag = submission.check_prompt_text(services, source.prompt.text)
+    policy_flag = submission.check_prompt_text(services, source.prompt.text, source.moderation)
     # The source's steps and guidance (those it ran with, once it succeeded) carry over where the policy lets
     # users set them; where it does not, the policy fixes them again.
     rules = services.parameters.rules
@@ -91,7 +91,7 @@ def rerun_generation(gen_id: str, body: RerunRequest, services: ServicesDep, ses
     spec = job_store.JobSpec(
         kind=source.kind, prompt=source.prompt.text, width=source.width, height=source.height, num_images=n,
         steps=steps, guidance=guidance, seed=body.seed, copy_bias=source.copy_bias, keep=source.keep,
-        use_case=source.use_case,
+        moderation=source.moderation, use_case=source.use_case,
         response_format=source.response_format,
         references=[session.get_one(Asset, i.asset_hash).data for i in source.inputs], policy_flag=policy_flag,
         template_id=source.template_id, brand_kit_id=source.brand_kit_id, variables=source.variables,
