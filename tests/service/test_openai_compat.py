@@ -191,3 +191,19 @@ def test_moderation_parameter(client):
     with pytest.raises(openai.BadRequestError, match="moderation 'none' is not one of") as exc:
         client.images.generate(prompt="a cat", size="64x64", extra_body={"moderation": "none"})
     assert exc.value.param == "moderation"
+
+
+def test_usage_block(client, engine):
+    from tests.service.service_helpers import png_bytes
+
+    prompt = 'A poster titled "SALE"'
+    result = client.images.generate(prompt=prompt, size="96x64", n=2, extra_body={"steps": 1})
+    usage = result.usage
+    text_tokens = len(engine.pipe.processor.tokenizer(prompt)["input_ids"])
+    assert usage.input_tokens_details.text_tokens == text_tokens and usage.input_tokens_details.image_tokens == 0
+    assert usage.output_tokens == 2 * 3 * 2  # two images of 3x2 planner codes
+    assert usage.total_tokens == usage.input_tokens + usage.output_tokens
+    edit = client.images.edit(image=("a.png", png_bytes((64, 96), 1), "image/png"), prompt="make it blue",
+                              extra_body={"steps": 1})
+    assert edit.usage.input_tokens_details.image_tokens == 2 * 3  # the 64x96 reference: 2x3 codes
+    assert edit.usage.output_tokens == 2 * 3

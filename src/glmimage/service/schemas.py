@@ -142,6 +142,22 @@ class ImageData(BaseModel):
     revised_prompt: str | None = None
 
 
+class UsageDetails(BaseModel):
+    text_tokens: int
+    image_tokens: int
+
+
+class Usage(BaseModel):
+    """OpenAI's usage block, counted in the planner's tokens: the prompt's (its tokenizer), one per planner code of
+    each reference and of each output image (1/32 of the pixels per side)."""
+
+    input_tokens: int
+    input_tokens_details: UsageDetails
+    output_tokens: int
+    output_tokens_details: UsageDetails
+    total_tokens: int
+
+
 class ImagesResponse(BaseModel):
     created: int
     data: list[ImageData]
@@ -150,6 +166,7 @@ class ImagesResponse(BaseModel):
     output_format: Literal["png", "jpeg", "webp"] | None = None
     background: Literal["opaque"] | None = Field(None, description="Always opaque: the model makes no alpha.")
     quality: str | None = Field(None, description="The quality asked for, if any (the job's steps say what ran).")
+    usage: Usage | None = None
     glmimage: GenerationOut | None = Field(None, description="The registry record of this generation.")
 
 

@@ -13,10 +13,11 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from glmimage.defaults import MAX_COPY_BIAS
+from glmimage.models.sizes import size_for_edit
 from glmimage.service.deps import ServicesDep, can_see_all
 from glmimage.service.errors import ApiError
 from glmimage.service.formats import PNG, OutputOptions, encode, output_options
-from glmimage.service.schemas import SEED_MAX, GenerationParams, ImageData, ImagesResponse
+from glmimage.service.schemas import SEED_MAX, GenerationParams, ImageData, ImagesResponse, Usage, UsageDetails
 from glmimage.service.services import Services, ShuttingDown
 from glmimage.service.submission import check_reference_images
 from glmimage.service.tables import CANCELED, FAILED, SUCCEEDED, ApiKey, Asset, Generation
@@ -91,6 +92,36 @@ def _image_payloads(session: Session, gen: Generation, response_format: str, bas
             for h in hashes]
 
 
+PLANNER_CELL = 32  # pixels per side of one planner code (the 1/32 grid)
+
+
+def _text_tokens(services: Services, text: str) -> int:
+    """The prompt's length in the planner's tokenizer; its UTF-8 bytes where no tokenizer can be had (a model
+    still loading)."""
+    try:
+        tokenizer = services.engine.get(timeout=0).pipe.processor.tokenizer
+        return len(tokenizer(text)["input_ids"])
+    except Exception:  # noqa: BLE001 - usage is an estimate; it must not fail a finished job's response
+        return len(text.encode())
+
+
+def usage_of(services: Services, session: Session, gen: Generation) -> Usage:
+    """OpenAI's `usage` in the planner's terms: the prompt's tokens, one image token per planner code of each
+    reference (its snapped size at 1/32) and of each output (the codes the planner writes)."""
+    limits = services.engine.get(timeout=0).limits if services.engine.ready else None
+    image_in = 0
+    hashes = [i.asset_hash for i in gen.inputs]
+    sizes = session.execute(select(Asset.width, Asset.height).where(Asset.hash.in_(hashes))).all() if hashes else []
+    for width, height in sizes:
+        w, h = size_for_edit((width, height), limits) if limits is not None else (width, height)
+        image_in += (w // PLANNER_CELL) * (h // PLANNER_CELL)
+    text_in = _text_tokens(services, gen.prompt.text)
+    out = len(gen.outputs) * (gen.width // PLANNER_CELL) * (gen.height // PLANNER_CELL)
+    return Usage(input_tokens=text_in + image_in, output_tokens=out, total_tokens=text_in + image_in + out,
+                 input_tokens_details=UsageDetails(text_tokens=text_in, image_tokens=image_in),
+                 output_tokens_details=UsageDetails(text_tokens=0, image_tokens=out))
+
+
 def params_output_options(params: GenerationParams) -> OutputOptions:
     return output_options(params.output_format, params.output_compression, params.background, params.quality)
 
@@ -108,9 +139,11 @@ def images_response(services: Services, gen: Generation, response_format: str, b
         raise ApiError(409, f"job {gen.id} is {gen.status}; poll GET /v1/jobs/{gen.id}", "job_not_finished")
     with services.db.sessions() as session:
         data = _image_payloads(session, gen, response_format, base_url, options)
+        usage = usage_of(services, session, gen)
     return ImagesResponse(created=int(gen.created_at.replace(tzinfo=UTC).timestamp()), data=data,
                           size=f"{gen.width}x{gen.height}", output_format=options.format,
-                          background="opaque", quality=options.quality, glmimage=generation_out(gen, base_url))
+                          background="opaque", quality=options.quality, usage=usage,
+                          glmimage=generation_out(gen, base_url))
 
 
 async def wait_and_respond(services: Services, gen_id: str, response_format: str, base_url: str,
