@@ -207,3 +207,58 @@ def test_usage_block(client, engine):
                               extra_body={"steps": 1})
     assert edit.usage.input_tokens_details.image_tokens == 2 * 3  # the 64x96 reference: 2x3 codes
     assert edit.usage.output_tokens == 2 * 3
+
+
+def test_rate_limit_headers(client, server):
+    from tests.service.service_helpers import new_key
+
+    class Api:  # new_key wants something with `.app`
+        app = server.app
+
+    headers = new_key(Api, ["generate"], rate_limit_per_minute=3, quota_images=5)
+    key = headers["Authorization"].removeprefix("Bearer ")
+    limited = openai.OpenAI(api_key=key, base_url=server.url + "/v1", max_retries=0, timeout=60)
+    raw = limited.images.with_raw_response.generate(prompt="a dot", size="64x64", n=2, extra_body={"steps": 1})
+    assert raw.headers["x-ratelimit-limit-requests"] == "3"
+    assert raw.headers["x-ratelimit-remaining-requests"] == "2"
+    assert raw.headers["x-ratelimit-reset-requests"].endswith("s")
+    assert raw.headers["x-ratelimit-limit-images"] == "5" and raw.headers["x-ratelimit-remaining-images"] == "3"
+    me = httpx.get(server.url + "/v1/me", headers=headers)  # any authenticated request reports them, taking none
+    assert me.headers["x-ratelimit-remaining-requests"] == "2" and me.headers["x-ratelimit-remaining-images"] == "3"
+    limited.images.generate(prompt="a dot", size="64x64", extra_body={"steps": 1})
+    limited.images.generate(prompt="a dot", size="64x64", extra_body={"steps": 1})
+    with pytest.raises(openai.RateLimitError) as exc:
+        limited.images.generate(prompt="a dot", size="64x64", extra_body={"steps": 1})
+    assert exc.value.response.headers["x-ratelimit-remaining-requests"] == "0"
+    assert exc.value.response.headers["x-ratelimit-remaining-images"] == "1"
+    assert "retry-after" in exc.value.response.headers
+    unlimited = httpx.get(server.url + "/v1/me", headers={"Authorization": f"Bearer {client.api_key}"})
+    assert "x-ratelimit-limit-requests" in unlimited.headers and "x-ratelimit-limit-images" not in unlimited.headers
+
+
+def test_cors_is_off_by_default(server):
+    response = httpx.options(server.url + "/v1/images/generations", headers={
+        "Origin": "https://app.example.com", "Access-Control-Request-Method": "POST"})
+    assert "access-control-allow-origin" not in response.headers
+
+
+def test_cors_allowed_origins(make_client):
+    api = make_client(cors_origins="https://app.example.com, http://localhost:3000")
+    preflight = api.options("/v1/images/generations", headers={
+        "Origin": "https://app.example.com", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type"})
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == "https://app.example.com"
+    error = api.get("/v1/models", headers={"Origin": "http://localhost:3000"})  # no key: 401, still readable
+    assert error.status_code == 401 and error.headers["access-control-allow-origin"] == "http://localhost:3000"
+    assert "x-request-id" in error.headers["access-control-expose-headers"]
+    other = api.get("/healthz", headers={"Origin": "https://evil.example.com"})
+    assert "access-control-allow-origin" not in other.headers
+
+
+def test_cors_setting_is_checked(make_settings):
+    from glmimage.service.settings import Settings
+
+    assert Settings.from_env({"GLMIMAGE_CORS_ORIGINS": "*"}).cors_origin_list == ["*"]
+    with pytest.raises(ValueError, match="not an origin"):
+        make_settings(cors_origins="https://app.example.com/path")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
     from glmimage.engine import Engine
 
 WEB_DIR = Path(__file__).with_name("web")
+# Response headers a browser page on another origin may read (CORS).
+EXPOSED_HEADERS = ["x-request-id", "retry-after", "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests",
+                   "x-ratelimit-reset-requests", "x-ratelimit-limit-images", "x-ratelimit-remaining-images"]
 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None,
@@ -61,6 +65,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.services = services
     install_error_handlers(app)
     app.add_middleware(RequestMiddleware, metrics=services.metrics, max_body_bytes=settings.max_request_bytes)
+    if settings.cors_origin_list:  # added last: outermost, so preflights and every response (errors too) get it
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["*"],
+                           allow_headers=["*"], expose_headers=EXPOSED_HEADERS, max_age=600)
     for module in (images, models, jobs, generations, outputs, prompts, templates, brand_kits, keys, assets, system):
         app.include_router(module.router)
     app.mount("/ui", StaticFiles(directory=WEB_DIR), name="ui")

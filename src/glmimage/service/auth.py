@@ -124,3 +124,11 @@ class RateLimiter:
                 return 0.0
             self._buckets[key_id] = (tokens, now)
             return (1.0 - tokens) * 60.0 / per_minute
+
+    def state(self, key_id: int, per_minute: int) -> tuple[int, float]:
+        """(requests that would pass now, seconds until the bucket is full again), taking nothing."""
+        now = self._clock()
+        with self._lock:
+            tokens, last = self._buckets.get(key_id, (float(per_minute), now))
+        tokens = min(float(per_minute), tokens + (now - last) * per_minute / 60.0)
+        return int(tokens), (per_minute - tokens) * 60.0 / per_minute

@@ -3,6 +3,7 @@ through `app.dependency_overrides` or by handing `create_app` a ready engine."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 from glmimage.engine import Engine
 from glmimage.service.auth import find_key
 from glmimage.service.errors import ApiError
+from glmimage.service.middleware import response_headers
 from glmimage.service.services import Services
 from glmimage.service.tables import ApiKey
 
@@ -45,14 +47,30 @@ _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: 
 
 
 def current_key(
-    session: SessionDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    session: SessionDep, services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> ApiKey:
     if credentials is None:
         raise ApiError(401, "missing API key: send `Authorization: Bearer <key>`", "missing_api_key")
     key = find_key(session, credentials.credentials)
     if key is None:
         raise ApiError(401, "unknown or revoked API key", "invalid_api_key")
+    set_rate_headers(services, key)
     return key
+
+
+def set_rate_headers(services: Services, key: ApiKey, images_used: int | None = None) -> None:
+    """OpenAI's `x-ratelimit-*` headers from the key's limits: its requests per minute (a token bucket: `reset`
+    is when it is full again) and, for a key with a quota, its images (which never reset by themselves)."""
+    remaining, reset_s = services.limiter.state(key.id, key.rate_limit_per_minute)
+    headers = response_headers()
+    headers.update({"x-ratelimit-limit-requests": str(key.rate_limit_per_minute),
+                    "x-ratelimit-remaining-requests": str(remaining),
+                    "x-ratelimit-reset-requests": f"{math.ceil(reset_s)}s"})
+    if key.quota_images is not None:
+        used = key.images_used if images_used is None else images_used
+        headers.update({"x-ratelimit-limit-images": str(key.quota_images),
+                        "x-ratelimit-remaining-images": str(max(0, key.quota_images - used))})
 
 
 def require(role: str):

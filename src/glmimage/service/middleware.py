@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from contextvars import ContextVar
 from urllib.parse import parse_qsl
 
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -15,6 +16,15 @@ from glmimage.service.errors import error_response
 from glmimage.service.metrics import Metrics
 
 log = logging.getLogger("glmimage.service.http")
+# Headers the code handling a request adds to its response, whatever the response is (an error included): the
+# rate-limit headers. One dict per request; the threads a request's sync code runs in share it.
+_extra_headers: ContextVar[dict[str, str] | None] = ContextVar("glmimage_extra_headers", default=None)
+
+
+def response_headers() -> dict[str, str]:
+    """The current request's extra response headers, to add to (a throwaway dict outside a request)."""
+    headers = _extra_headers.get()
+    return {} if headers is None else headers
 
 
 class BodyTooLarge(StarletteHTTPException):
@@ -60,11 +70,15 @@ class RequestMiddleware:
                     raise BodyTooLarge(self.max_body)
             return message
 
+        extra: dict[str, str] = {}
+        _extra_headers.set(extra)
+
         async def tagged_send(message):
             if message["type"] == "http.response.start":
                 status["code"], status["started"] = message["status"], True
                 message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+                added = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()]
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode()), *added]
             await send(message)
 
         try:

@@ -4,6 +4,7 @@ as most deployment tools name them), validated in `__post_init__`."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -59,6 +60,9 @@ class Settings:
     governance_policy: str = ""
     ocr: bool = True  # run the OCR text check on images whose prompt quotes text
     public_url: str = ""  # base of `url` responses; "" = the URL the request came in on
+    # Browser pages on these origins may call the API (CORS): comma-separated ("https://app.example.com"), "*" for
+    # any; "" (the default) sends no CORS headers, so browsers allow same-origin pages only (the built-in UI).
+    cors_origins: str = ""
     log_json: bool = True
 
     def __post_init__(self) -> None:
@@ -79,8 +83,15 @@ class Settings:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.batch_wait_s < 0:
             raise ValueError(f"batch_wait_s must not be negative, got {self.batch_wait_s}")
+        for origin in self.cors_origin_list:
+            if origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin):
+                raise ValueError(f"cors_origins: {origin!r} is not an origin (scheme://host[:port], no path) or *")
         if self.heartbeat_s >= self.job_lease_s:
             raise ValueError(f"heartbeat_s ({self.heartbeat_s}) must be shorter than job_lease_s ({self.job_lease_s})")
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
 
     @property
     def resolved_model(self) -> str:

@@ -22,6 +22,7 @@ from glmimage.prompts.library import parse_ref
 from glmimage.prompts.templates import PromptTemplate
 from glmimage.service import jobs as job_store
 from glmimage.service.auth import reserve_quota
+from glmimage.service.deps import set_rate_headers
 from glmimage.service.errors import ApiError
 from glmimage.service.formats import output_options
 from glmimage.service.schemas import GenerationParams
@@ -35,6 +36,7 @@ ACCEPTED_FORMATS = ("PNG", "JPEG", "WEBP")
 
 def check_rate(services: Services, key: ApiKey) -> None:
     wait = services.limiter.acquire(key.id, key.rate_limit_per_minute)
+    set_rate_headers(services, key)
     if wait > 0:
         raise ApiError(429, f"rate limit of {key.rate_limit_per_minute} requests per minute reached; "
                             f"retry in {math.ceil(wait)} s", "rate_limit_exceeded",
@@ -248,5 +250,8 @@ def submit(services: Services, session: Session, key: ApiKey, spec: job_store.Jo
                             f"images and this request needs {spec.num_images}", "insufficient_quota")
     gen = job_store.submit(session, spec, model_id=model_id, api_key_id=key.id)
     session.commit()
+    if key.quota_images is not None:
+        set_rate_headers(services, key, images_used=session.scalar(select(ApiKey.images_used)
+                                                                   .where(ApiKey.id == key.id)))
     services.dispatch(gen.id)
     return gen
