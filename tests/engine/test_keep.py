@@ -120,3 +120,40 @@ def test_a_strong_copy_bias_makes_the_edit_plan_the_references_codes(tiny_dir, s
                                                       copy_bias=50.0).target_tokens)
     with pytest.raises(InputError, match="copy_bias"):
         engine.plan("make it blue", images=[ref], copy_bias=-1.0)
+
+
+def test_explicit_masks_are_read_and_checked():
+    from glmimage.engine.keep import as_keep_mask, mask_from_alpha, masked
+
+    rgba = Image.new("RGBA", (8, 4), (10, 20, 30, 255))
+    rgba.putpixel((0, 0), (10, 20, 30, 0))
+    keep = mask_from_alpha(rgba)
+    assert keep.shape == (4, 8) and not keep[0, 0] and int(keep.sum()) == 31  # alpha 0 is where to edit
+    with pytest.raises(InputError, match="no alpha channel"):
+        mask_from_alpha(Image.new("RGB", (8, 4)))
+    assert torch.equal(as_keep_mask(Image.new("L", (3, 2), 255)), torch.ones(2, 3, dtype=torch.bool))
+    with pytest.raises(InputError, match="2-d"):
+        as_keep_mask(np.ones((2, 2, 3)))
+    with pytest.raises(InputError, match="one channel"):
+        as_keep_mask(rgba)
+    config = masked(KeepConfig(feather=0.5), np.eye(2))
+    assert config.feather == 0.5 and config.mask.dtype == torch.bool and config == KeepConfig(feather=0.5)
+
+
+def test_an_explicit_mask_keeps_the_reference_exactly_where_it_says(tiny_engine):
+    rng = np.random.default_rng(3)
+    ref = Image.fromarray(rng.integers(0, 256, (128, 128, 3), dtype=np.uint8))
+    source = np.asarray(ref).astype(np.float32) / 255
+    keep = np.ones((128, 128), dtype=bool)
+    keep[:, :48] = False  # edit the left 48 columns: not a whole number of planner cells
+    result = tiny_engine.edit("make the left side red", [ref], seed=0, steps=2, keep_mask=keep, output_type="np")
+    out = result.images[0]
+    assert np.abs(out[:, 64:] - source[:, 64:]).max() < 1 / 255  # kept, beyond the feathered border
+    assert np.abs(out[:, :40] - source[:, :40]).mean() > 0.1  # painted
+    assert result.metadata[0]["kept_share"] == 0.625
+    plain = tiny_engine.edit("make the left side red", [ref], seed=0, steps=2, keep=False, output_type="np")
+    assert np.abs(plain.images[0][:, 64:] - source[:, 64:]).mean() > 0.1  # without it nothing is kept
+    with pytest.raises(InputError, match="contradict"):
+        tiny_engine.edit("x", [ref], steps=1, keep=False, keep_mask=keep)
+    with pytest.raises(InputError, match="reference's size"):
+        tiny_engine.edit("x", [ref], width=96, height=128, steps=1, keep_mask=keep)

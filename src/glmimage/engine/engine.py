@@ -30,7 +30,7 @@ from glmimage.engine.fast_planner import CompiledDecodeStep, supports_fast_sampl
 from glmimage.engine.glyph_text import extract_glyph_texts
 from glmimage.engine.glyphs import encode_glyph_text
 from glmimage.engine.inductor import compile_frozen
-from glmimage.engine.keep import KeepConfig, keep_plan
+from glmimage.engine.keep import KeepConfig, keep_plan, masked
 from glmimage.engine.options import EngineOptions, enable_step_cache, torch_threads
 from glmimage.engine.plan import Plan
 from glmimage.engine.planner import make_plan, make_plans
@@ -348,10 +348,15 @@ class Engine:
     def edit(self, prompt: str, images, width: int | None = None, height: int | None = None,
              steps: int | None = None, guidance: float | None = None, seed: int = 0, num_images: int = 1,
              progress: bool = False, output_type: str = "pil", keep: KeepConfig | bool | None = None,
-             copy_bias: float | None = None) -> GenerationResult:
+             copy_bias: float | None = None, keep_mask=None) -> GenerationResult:
         """Image-to-image with 1 to 4 references (editing, style transfer, identity, multi-subject).
         The output size follows the first reference unless given. `keep` and `copy_bias` (None: the model's
-        settings): see `decode` and `plan`."""
+        settings): see `decode` and `plan`. `keep_mask`: (H, W), non-zero where the output keeps the first
+        reference exactly (`KeepConfig.mask`; `keep.mask_from_alpha` reads an OpenAI edit mask); not with keep=False."""
+        if keep_mask is not None:
+            if keep is False:
+                raise InputError("keep=False and a keep_mask contradict each other")
+            keep = masked(self._keep(keep), keep_mask)
         steps, guidance, seed, num_images = self._sampling(steps, guidance, seed, num_images)
         plan = self.plan(prompt, width, height, seed, images=images, progress=progress, copy_bias=copy_bias)
         return self.decode(plan, seed=seed, steps=steps, guidance=guidance, num_images=num_images, progress=progress,
