@@ -262,3 +262,70 @@ def test_cors_setting_is_checked(make_settings):
     assert Settings.from_env({"GLMIMAGE_CORS_ORIGINS": "*"}).cors_origin_list == ["*"]
     with pytest.raises(ValueError, match="not an origin"):
         make_settings(cors_origins="https://app.example.com/path")
+
+
+def alpha_mask(size, edit_box) -> bytes:
+    """OpenAI's edit mask: opaque everywhere but `edit_box` (left, top, right, bottom), which is alpha 0."""
+    mask = Image.new("RGBA", size, (0, 0, 0, 255))
+    mask.paste((0, 0, 0, 0), edit_box)
+    buffer = io.BytesIO()
+    mask.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_masked_edit_keeps_the_reference_outside_the_mask(client):
+    import numpy as np
+
+    from tests.service.service_helpers import png_bytes
+
+    reference = png_bytes((128, 96), 4)
+    result = client.images.edit(image=("a.png", reference, "image/png"), prompt="paint the left side red",
+                                mask=("m.png", alpha_mask((128, 96), (0, 0, 48, 96)), "image/png"),
+                                extra_body={"steps": 2, "seed": 1})
+    out = np.asarray(decode(result.data[0]).convert("RGB")).astype(int)
+    source = np.asarray(Image.open(io.BytesIO(reference)).convert("RGB")).astype(int)
+    assert out.shape == source.shape and result.size == "128x96"
+    assert np.abs(out[:, 64:] - source[:, 64:]).max() <= 1  # kept (beyond the feathered border)
+    assert np.abs(out[:, :40] - source[:, :40]).mean() > 20  # painted
+    job = result.model_extra["glmimage"]
+    assert job["mask_hash"] and job["outputs"][0]["seed"] == 1
+    assert job["outputs"][0]["url"]
+    unmasked = client.images.edit(image=("a.png", reference, "image/png"), prompt="paint the left side red",
+                                  extra_body={"steps": 2, "seed": 1, "keep": False})
+    assert np.abs(np.asarray(decode(unmasked.data[0]).convert("RGB")).astype(int)[:, 64:] - source[:, 64:]).mean() > 20
+
+
+def test_masked_edit_rerun_keeps_the_mask(server, client):
+    from tests.service.service_helpers import png_bytes
+
+    result = client.images.edit(image=("a.png", png_bytes((64, 64), 5), "image/png"), prompt="x",
+                                mask=("m.png", alpha_mask((64, 64), (0, 0, 32, 32)), "image/png"),
+                                extra_body={"steps": 1})
+    job = result.model_extra["glmimage"]
+    rerun = httpx.post(f"{server.url}/v1/generations/{job['id']}/rerun", json={},
+                       headers={"Authorization": f"Bearer {client.api_key}"})
+    assert rerun.status_code == 202 and rerun.json()["mask_hash"] == job["mask_hash"]
+
+
+@pytest.mark.parametrize("mask, extra, code, words", [
+    (lambda: png_rgb((64, 64)), {}, "invalid_mask", "no alpha channel"),
+    (lambda: alpha_mask((64, 32), (0, 0, 8, 8)), {}, "invalid_mask", "must be the size of the first image (64x64)"),
+    (lambda: alpha_mask((64, 64), (0, 0, 0, 0)), {}, "invalid_mask", "marks nothing to edit"),
+    (lambda: b"not an image", {}, "invalid_mask", "not a readable image"),
+    (lambda: alpha_mask((64, 64), (0, 0, 8, 8)), {"size": "96x96"}, "invalid_size", "keeps the reference's size"),
+    (lambda: alpha_mask((64, 64), (0, 0, 8, 8)), {"keep": "false"}, "invalid_value", "contradict"),
+])
+def test_bad_masks_are_refused(server, client, mask, extra, code, words):
+    from tests.service.service_helpers import png_bytes
+
+    files = [("image", ("a.png", png_bytes((64, 64), 1), "image/png")), ("mask", ("m.png", mask(), "image/png"))]
+    response = httpx.post(server.url + "/v1/images/edits", data={"prompt": "x", "steps": "1", **extra}, files=files,
+                          headers={"Authorization": f"Bearer {client.api_key}"})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == code and words in response.json()["error"]["message"]
+
+
+def png_rgb(size) -> bytes:
+    from tests.service.service_helpers import png_bytes
+
+    return png_bytes(size, 2)

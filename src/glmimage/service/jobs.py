@@ -52,6 +52,7 @@ class JobSpec:
     copy_bias: float | None = None  # edits only; None = the model's setting
     keep: bool | None = None
     moderation: str | None = None  # the safety policy's level; None = "auto"
+    mask: bytes | None = None  # edits: an OpenAI edit mask (PNG, alpha 0 = edit), checked against the reference
     use_case: str = "default"
     response_format: str = "b64_json"
     references: list[bytes] = field(default_factory=list)
@@ -67,8 +68,8 @@ class JobSpec:
             raise ValueError(f"kind {self.kind!r} is not one of {KINDS}")
         if (self.kind == "edit") != bool(self.references):
             raise ValueError("an edit needs reference images and a generation takes none")
-        if self.kind != "edit" and (self.copy_bias is not None or self.keep is not None):
-            raise ValueError("copy_bias and keep are edit settings; a generation takes neither")
+        if self.kind != "edit" and (self.copy_bias is not None or self.keep is not None or self.mask is not None):
+            raise ValueError("copy_bias, keep and mask are edit settings; a generation takes none of them")
 
 
 def text_hash(text: str) -> str:
@@ -119,6 +120,8 @@ def submit(session: Session, spec: JobSpec, *, model_id: str, api_key_id: int | 
         policy_flag=spec.policy_flag, api_key_id=api_key_id, attempts=0, cancel_requested=False,
         created_at=utcnow(),
     )
+    if spec.mask is not None:
+        gen.mask_hash = store_asset(session, spec.mask).hash
     for position, data in enumerate(spec.references):
         gen.inputs.append(GenerationInput(position=position, asset_hash=store_asset(session, data).hash))
     session.add(gen)

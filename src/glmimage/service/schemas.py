@@ -210,6 +210,7 @@ class GenerationOut(BaseModel):
     copy_bias: float | None  # edits: None = the model's setting
     keep: bool | None
     moderation: str | None
+    mask_hash: str | None = Field(description="Masked edits: the mask's asset (alpha 0 marked where to edit).")
     num_images: int
     model_id: str
     use_case: str

@@ -86,6 +86,44 @@ def read_reference(data: bytes, index: int, services: Services) -> tuple[bytes, 
                        "invalid_image", "image") from None
 
 
+def read_mask(data: bytes, reference_size: tuple[int, int], services: Services) -> bytes:
+    """Check OpenAI's edit mask: a PNG of the first reference's size with an alpha channel, some of it fully
+    transparent (alpha 0: where to edit)."""
+    from glmimage.engine.keep import mask_from_alpha  # torch: the API process has the engine loaded anyway
+
+    s = services.settings
+    if len(data) > s.max_upload_bytes:
+        raise ApiError(413, f"mask is {len(data)} bytes; the limit is {s.max_upload_bytes}", "file_too_large", "mask")
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            if im.format != "PNG":
+                raise ApiError(400, f"mask is {im.format}; send a PNG whose transparent pixels (alpha 0) mark where to "
+                                    "edit", "invalid_mask", "mask")
+            if im.width * im.height > s.max_image_pixels:
+                raise ApiError(413, f"mask is {im.width}x{im.height} pixels; the limit is {s.max_image_pixels} pixels",
+                               "image_too_large", "mask")
+            if im.size != reference_size:
+                raise ApiError(400, f"mask is {im.width}x{im.height}; it must be the size of the first image "
+                                    f"({reference_size[0]}x{reference_size[1]})", "invalid_mask", "mask")
+            im.load()
+            try:
+                keep = mask_from_alpha(im)
+            except InputError as exc:
+                raise ApiError(400, str(exc), "invalid_mask", "mask") from None
+    except ApiError:
+        raise
+    except Image.DecompressionBombError:
+        raise ApiError(413, "mask declares more pixels than Pillow will decode (a decompression bomb)",
+                       "image_too_large", "mask") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ApiError(400, f"mask is not a readable image ({type(exc).__name__}); send a PNG", "invalid_mask",
+                       "mask") from None
+    if bool(keep.all()):
+        raise ApiError(400, "the mask has no fully transparent pixel (alpha 0), so it marks nothing to edit",
+                       "invalid_mask", "mask")
+    return data
+
+
 def size_from_param(size: str, limits, reference_size: tuple[int, int] | None = None,
                     openai_sizes: str = "map") -> tuple[int, int]:
     """'WxH', an aspect preset name, or 'auto' (the model default; for edits the reference's size snapped the
@@ -199,7 +237,8 @@ def apply_parameter_policy(services: Services, prompt: str, *, size: tuple[int, 
 
 
 def build_spec(services: Services, session: Session, engine, params: GenerationParams, *, kind: str,
-               references: Sequence[bytes] = (), parent_output_id: int | None = None) -> job_store.JobSpec:
+               references: Sequence[bytes] = (), parent_output_id: int | None = None,
+               mask: bytes | None = None) -> job_store.JobSpec:
     if params.model is not None and params.model not in (engine.model_id, *MODEL_ALIASES):
         raise ApiError(400, f"model {params.model!r} is not served here; this service runs {engine.model_id!r}",
                        "model_not_found", "model")
@@ -225,6 +264,18 @@ def build_spec(services: Services, session: Session, engine, params: GenerationP
     checked = [read_reference(data, i, services) for i, data in enumerate(references)]
     width, height = size_from_param(params.size, engine.limits, checked[0][1] if checked else None,
                                     services.parameters.openai_sizes)
+    if mask is not None:
+        if not checked:
+            raise ApiError(400, "a mask needs a reference image to edit", "missing_image", "image")
+        if params.keep is False:
+            raise ApiError(400, "keep=false and a mask contradict each other: the mask says what to keep",
+                           "invalid_value", "keep")
+        mask = read_mask(mask, checked[0][1], services)
+        auto = size_from_param("auto", engine.limits, checked[0][1])
+        if (width, height) != auto:
+            raise ApiError(400, f"a masked edit keeps the reference's size ({auto[0]}x{auto[1]} here); size "
+                                f"{params.size!r} would be {width}x{height}: leave size out or send 'auto'",
+                           "invalid_size", "size")
     text, template_id, brand_kit_id = resolve_prompt(session, params)
     moderation = None if params.moderation in (None, "auto") else params.moderation
     policy_flag = check_prompt_text(services, text, moderation)
@@ -236,7 +287,7 @@ def build_spec(services: Services, session: Session, engine, params: GenerationP
         guidance=guidance, seed=params.seed, copy_bias=params.copy_bias, keep=params.keep, moderation=moderation,
         use_case=params.use_case,
         response_format=params.response_format,
-        references=[data for data, _ in checked], policy_flag=policy_flag, template_id=template_id,
+        references=[data for data, _ in checked], mask=mask, policy_flag=policy_flag, template_id=template_id,
         brand_kit_id=brand_kit_id, variables=params.variables, parent_output_id=parent_output_id,
     )
 

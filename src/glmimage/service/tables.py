@@ -148,6 +148,8 @@ class Generation(Base):
     keep: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     # OpenAI's `moderation`: the safety policy's level the prompt and the text read back were checked at.
     moderation: Mapped[str | None] = mapped_column(String(20), nullable=True)  # None = "auto"
+    # Masked edits: the OpenAI edit mask (a PNG whose alpha 0 marks where to edit); the rest keeps the reference.
+    mask_hash: Mapped[str | None] = mapped_column(ForeignKey("assets.hash"), nullable=True)
     # The seed that reproduces this generation alone (`glmimage generate ... --seed`); a job submitted without
     # one gets it when the worker places it in a batch (see worker.py).
     seed: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

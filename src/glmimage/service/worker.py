@@ -185,7 +185,8 @@ class JobRunner:
                                "guidance": first.guidance, "seed": base_seed, "num_images": first.num_images}
         if first.kind == "edit":
             refs = self._references(first)
-            result = engine.edit(first.prompt.text, refs, copy_bias=first.copy_bias, keep=first.keep, **sampling)
+            result = engine.edit(first.prompt.text, refs, copy_bias=first.copy_bias, keep=first.keep,
+                                 keep_mask=self._mask(first), **sampling)
         else:
             result = engine.generate([j.prompt.text for j in jobs], **sampling)
         n = first.num_images
@@ -198,6 +199,16 @@ class JobRunner:
         with self.ctx.db.sessions() as session:
             assets = [session.get_one(Asset, i.asset_hash) for i in job.inputs]
             return [Image.open(io.BytesIO(a.data)).convert("RGB") for a in assets]
+
+    def _mask(self, job: Generation):
+        """The keep mask of a masked edit (True where the reference stays), or None."""
+        if job.mask_hash is None:
+            return None
+        from glmimage.engine.keep import mask_from_alpha
+        from glmimage.service.tables import Asset
+
+        with self.ctx.db.sessions() as session:
+            return mask_from_alpha(Image.open(io.BytesIO(session.get_one(Asset, job.mask_hash).data)))
 
     # -- 2. checks (outside any transaction: OCR takes a while and SQLite has one writer) ---------------------
     def _check(self, job: Generation, seed: int, images: list, metadata: list[dict]) -> _Rendered:

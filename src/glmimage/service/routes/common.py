@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 
 from fastapi import Depends, File, Form, UploadFile
 from pydantic import ValidationError
@@ -37,7 +37,9 @@ async def read_edit_form(
     image: Annotated[list[UploadFile] | None, File(description="1 to 4 reference images (PNG, JPEG, WebP).")] = None,
     image_array: Annotated[list[UploadFile] | None, File(alias="image[]", description="Same as `image` (the "
                                                          "OpenAI client's name for several images).")] = None,
-    mask: Annotated[UploadFile | None, File(description="Not supported: GLM-Image edits follow the prompt.")] = None,
+    mask: Annotated[UploadFile | None, File(description=(
+        "OpenAI's edit mask: a PNG of the first reference's size whose fully transparent pixels (alpha 0) mark "
+        "where to edit; elsewhere the output keeps the reference."))] = None,
     n: Annotated[int, Form(ge=1)] = 1,
     size: Annotated[str, Form(max_length=32)] = "auto",
     response_format: Annotated[Literal["b64_json", "url"], Form()] = "b64_json",
@@ -54,10 +56,7 @@ async def read_edit_form(
     background: Annotated[Literal["auto", "opaque", "transparent"] | None, Form()] = None,
     moderation: Annotated[str | None, Form(max_length=20)] = None,
     user: Annotated[str | None, Form(max_length=200)] = None,
-) -> tuple[GenerationParams, list[bytes]]:
-    if mask is not None:
-        raise ApiError(400, "masks are not supported: describe the change in the prompt", "unsupported_parameter",
-                       "mask")
+) -> EditUpload:
     files = [*(image or []), *(image_array or [])]
     if not files:
         raise ApiError(400, "an edit needs at least one reference image in `image`", "missing_image", "image")
@@ -65,6 +64,7 @@ async def read_edit_form(
     max_bytes = services.settings.max_upload_bytes
     # Read one byte past the limit: enough to know a file is too large without holding all of it.
     datas = [await f.read(max_bytes + 1) for f in files]
+    mask_data = await mask.read(max_bytes + 1) if mask is not None else None
     try:
         params = GenerationParams(prompt=prompt, n=n, size=size, response_format=response_format, model=model,
                                   steps=steps, guidance=guidance, seed=seed, copy_bias=copy_bias, keep=keep,
@@ -75,10 +75,16 @@ async def read_edit_form(
         first = exc.errors()[0]
         param = ".".join(map(str, first["loc"])) or None
         raise ApiError(400, f"{param}: {first['msg']}" if param else first["msg"], "invalid_value", param) from None
-    return params, datas
+    return EditUpload(params, datas, mask_data)
 
 
-EditForm = Annotated[tuple[GenerationParams, list[bytes]], Depends(read_edit_form)]
+class EditUpload(NamedTuple):
+    params: GenerationParams
+    references: list[bytes]
+    mask: bytes | None  # OpenAI's edit mask, unchecked yet (submission.read_mask)
+
+
+EditForm = Annotated[EditUpload, Depends(read_edit_form)]
 
 
 def _image_payloads(session: Session, gen: Generation, response_format: str, base_url: str,

@@ -33,12 +33,13 @@ async def create_image(params: GenerationParams, services: ServicesDep, session:
 async def edit_image(form: EditForm, services: ServicesDep, session: SessionDep, key: GenerateKey,
                      engine: EngineDep, base_url: BaseUrl) -> ImagesResponse:
     """Image to image with 1 to 4 references (multipart: `image` or `image[]`)."""
-    params, references = form
+    params, references, mask = form
     options = params_output_options(params)
     submission.check_rate(services, key)
 
     def submit():
-        spec = submission.build_spec(services, session, engine, params, kind="edit", references=references)
+        spec = submission.build_spec(services, session, engine, params, kind="edit", references=references,
+                                     mask=mask)
         return submission.submit(services, session, key, spec, engine.model_id).id
 
     gen_id = await run_in_threadpool(submit)

@@ -34,10 +34,11 @@ async def submit_edit_job(form: EditForm, services: ServicesDep, session: Sessio
                           engine: EngineDep, base_url: BaseUrl) -> GenerationOut:
     """Queue an edit (multipart, like `/v1/images/edits`)."""
     submission.check_rate(services, key)
-    params, references = form
+    params, references, mask = form
 
     def submit():
-        spec = submission.build_spec(services, session, engine, params, kind="edit", references=references)
+        spec = submission.build_spec(services, session, engine, params, kind="edit", references=references,
+                                     mask=mask)
         gen = submission.submit(services, session, key, spec, engine.model_id)
         return generation_out(load_existing_generation(session, gen.id), base_url)
 
