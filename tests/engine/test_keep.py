@@ -157,3 +157,29 @@ def test_an_explicit_mask_keeps_the_reference_exactly_where_it_says(tiny_engine)
         tiny_engine.edit("x", [ref], steps=1, keep=False, keep_mask=keep)
     with pytest.raises(InputError, match="reference's size"):
         tiny_engine.edit("x", [ref], width=96, height=128, steps=1, keep_mask=keep)
+
+
+def test_the_cli_edit_takes_an_openai_mask(tiny_dir, tmp_path, capsys):
+    from glmimage.cli.main import main
+
+    rng = np.random.default_rng(4)
+    ref = tmp_path / "ref.png"
+    Image.fromarray(rng.integers(0, 256, (96, 128, 3), dtype=np.uint8)).save(ref)
+    mask = Image.new("RGBA", (128, 96), (0, 0, 0, 255))
+    mask.paste((0, 0, 0, 0), (0, 0, 48, 96))  # alpha 0: edit the left 48 columns
+    mask.save(tmp_path / "mask.png")
+    out = tmp_path / "out.png"
+    args = ["edit", "paint it red", "--image", str(ref), "--model", str(tiny_dir), "--steps", "2", "--seed", "0",
+            "--no-progress"]
+    assert main([*args, "--mask", str(tmp_path / "mask.png"), "--out", str(out)]) == 0
+    result, source = np.asarray(Image.open(out)).astype(int), np.asarray(Image.open(ref)).astype(int)
+    assert np.abs(result[:, 64:] - source[:, 64:]).max() <= 1 and np.abs(result[:, :40] - source[:, :40]).mean() > 20
+    Image.new("RGB", (128, 96)).save(tmp_path / "rgb.png")
+    Image.new("RGBA", (64, 64)).save(tmp_path / "small.png")
+    for extra, words in ((["--mask", str(tmp_path / "rgb.png")], "no alpha channel"),
+                         (["--mask", str(tmp_path / "small.png")], "first image's size"),
+                         (["--mask", str(tmp_path / "mask.png"), "--keep", "off"], "contradict"),
+                         (["--mask", str(tmp_path / "mask.png"), "--size", "64x64"], "keeps the first image's size")):
+        capsys.readouterr()
+        assert main([*args, *extra, "--out", str(tmp_path / "bad.png")]) == 2
+        assert words in capsys.readouterr().err

@@ -50,6 +50,8 @@ def register(subparsers) -> None:
                            "setting)")
     edit.add_argument("--copy-bias", type=float,
                       help="the planner's bias (nats) towards the reference's codes (default: the model's setting)")
+    edit.add_argument("--mask", help="PNG of the first image's size whose transparent pixels (alpha 0) mark where to "
+                                     "edit (OpenAI's edit mask); the rest keeps the first image exactly")
     edit.set_defaults(func=run_edit)
 
     info = subparsers.add_parser("info", help="what a model is: components, parameters, limits")
@@ -118,10 +120,12 @@ def _governed_request(args, references=()):
     return request
 
 
-def _run(args, references=()) -> int:
+def _run(args, references=(), keep_mask=None) -> int:
     from glmimage.policy import dispatch
 
     run_options = {"progress": not args.no_progress}
+    if keep_mask is not None:
+        run_options["keep_mask"] = keep_mask
     if getattr(args, "keep", None):
         run_options["keep"] = args.keep == "on"
     if getattr(args, "copy_bias", None) is not None:
@@ -144,7 +148,31 @@ def run_edit(args) -> int:
 
     check_reference_count(len(args.image))
     refs = [load_reference(Path(p), name=p) for p in args.image]  # check every file before loading the model
-    return _run(args, refs)
+    return _run(args, refs, _keep_mask(args, refs[0].size) if args.mask else None)
+
+
+def _keep_mask(args, reference_size: tuple[int, int]):
+    """--mask as the engine's keep mask, checked before the model loads."""
+    from PIL import Image, UnidentifiedImageError
+
+    from glmimage.engine.keep import mask_from_alpha
+
+    if args.keep == "off":
+        raise InputError("--keep off and --mask contradict each other: the mask says what to keep")
+    if args.size or args.width or args.height:
+        raise InputError("a masked edit keeps the first image's size: leave --size/--width/--height out")
+    try:
+        with Image.open(args.mask) as im:
+            im.load()
+            if im.size != reference_size:
+                raise InputError(f"--mask is {im.width}x{im.height}; it must be the first image's size "
+                                 f"({reference_size[0]}x{reference_size[1]})")
+            keep = mask_from_alpha(im)
+    except (OSError, UnidentifiedImageError) as exc:
+        raise InputError(f"--mask {args.mask}: not a readable image ({exc})") from None
+    if bool(keep.all()):
+        raise InputError("--mask has no fully transparent pixel (alpha 0): it marks nothing to edit")
+    return keep
 
 
 def run_info(args) -> int:
