@@ -105,3 +105,13 @@ def test_same_step_same_randomness():
     assert torch.equal(torch.rand(3, generator=a), torch.rand(3, generator=b))
     assert not torch.equal(torch.rand(3, generator=common.seed_step(0, 7, 0)),
                            torch.rand(3, generator=common.seed_step(0, 7, 1)))
+
+
+def test_common_re_exports_the_names_of_the_set_up_modules():
+    """`common` is thin: every name it has is the very object of one of the modules split by concern."""
+    from glmimage.training import checkpoints, config, export, logs, optim, run
+
+    modules = (config, run, optim, logs, checkpoints, export)
+    assert set(common.__all__) == {n for n in vars(common) if not n.startswith("_") and n != "annotations"}
+    for name in common.__all__:
+        assert any(getattr(m, name, None) is getattr(common, name) for m in modules), name
