@@ -129,3 +129,36 @@ def test_keys_that_may_not_review_never_poll_the_review_queue(browser, engine, t
             page.click("#save-key")
         page.wait_for_selector("#tab-review", state="visible")
         assert errors == []
+
+
+def test_masked_edit(browser, engine, tmp_path):
+    app = create_app(Settings(model="tiny", data_dir=tmp_path, ocr=False, log_json=False), engine=engine,
+                     text_checker=None)
+    with LiveServer(app) as server:
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        errors = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(server.url + "/")
+        page.fill("#api-key", app.state.services.bootstrap_key)
+        page.click("#save-key")
+        page.wait_for_selector("#size option[value='128x160']", state="attached")
+        reference, mask = tmp_path / "ref.png", tmp_path / "mask.png"
+        reference.write_bytes(png_bytes((128, 96), 5))
+        alpha = Image.new("RGBA", (128, 96), (0, 0, 0, 255))
+        alpha.paste((0, 0, 0, 0), (0, 0, 48, 96))  # edit the left 48 columns
+        alpha.save(mask)
+        page.fill("#prompt", "Paint the left side red")
+        page.select_option("#size", "128x160")  # a masked edit keeps the reference's size whatever is chosen
+        page.fill("#steps", "2")
+        page.set_input_files("#references", str(reference))
+        page.set_input_files("#mask", str(mask))
+        page.click("#submit")
+        page.wait_for_selector("#job-status:has-text('succeeded')", timeout=60_000)
+        assert "edit · masked · 128x96" in page.inner_text("#result .card")
+        src = page.locator("#result figure img").first.get_attribute("src")
+        import httpx
+
+        out = np.asarray(Image.open(io.BytesIO(httpx.get(src).content)).convert("RGB")).astype(int)
+        source = np.asarray(Image.open(reference).convert("RGB")).astype(int)
+        assert np.abs(out[:, 64:] - source[:, 64:]).max() <= 1  # kept outside the mask
+        assert errors == []

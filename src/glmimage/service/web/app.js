@@ -107,7 +107,8 @@ function generationCard(gen) {
   const outputs = gen.outputs.map((o) => outputFigure(o, [
     el("button", { class: "small edit-this", onclick: () => startEdit(o) }, "Edit this one"),
   ]));
-  const meta = `${gen.kind} · ${gen.width}x${gen.height} · seed ${gen.seed ?? "-"} · ${gen.status}`;
+  const masked = gen.mask_hash ? " · masked" : "";
+  const meta = `${gen.kind}${masked} · ${gen.width}x${gen.height} · seed ${gen.seed ?? "-"} · ${gen.status}`;
   return el("article", { class: "card", "data-generation-id": gen.id },
     el("div", { class: "outputs" }, ...outputs),
     el("p", { class: "prompt" }, gen.prompt),
@@ -126,6 +127,7 @@ $("references").addEventListener("change", () => {
 function startEdit(output) {
   state.parentOutput = output;
   $("references").value = "";
+  $("mask").value = "";
   $("reference-previews").replaceChildren(el("img", { src: output.url, alt: "reference" }));
   $("parent").textContent = `editing output ${output.id}`;
   $("prompt").value = "";
@@ -144,6 +146,8 @@ function commonFields() {
 async function submitJob() {
   const fields = commonFields();
   const files = [...$("references").files];
+  const mask = $("mask").files[0];
+  if (mask && !files.length) throw new Error("a mask needs an uploaded reference image to edit");
   if (state.parentOutput) {
     return api(`/v1/outputs/${state.parentOutput.id}/edits`, { method: "POST",
       headers: { "Content-Type": "application/json" }, body: JSON.stringify(fields) });
@@ -152,6 +156,10 @@ async function submitJob() {
     const form = new FormData();
     for (const [k, v] of Object.entries(fields)) form.append(k, String(v));
     for (const f of files) form.append("image", f);
+    if (mask) {
+      form.append("mask", mask);
+      form.set("size", "auto"); // a masked edit keeps the reference's size
+    }
     return api("/v1/jobs/edits", { method: "POST", body: form });
   }
   return api("/v1/jobs", { method: "POST", headers: { "Content-Type": "application/json" },
