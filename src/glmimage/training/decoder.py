@@ -40,17 +40,22 @@ from glmimage.engine.glyphs import glyph_token_rows, pad_batch
 from glmimage.engine.plan import upsample_tokens
 from glmimage.engine.planner import target_grids
 from glmimage.errors import InputError
-from glmimage.training import common
 from glmimage.training.binding import binding_processor, glyph_targets, install_binding_attention
+from glmimage.training.checkpoints import resume
+from glmimage.training.config import DataConfig, stage_cli
 from glmimage.training.data import text_mask
 from glmimage.training.encode import StreamData
+from glmimage.training.export import export_model, load_pipeline, record_metrics
+from glmimage.training.logs import log_scalars
+from glmimage.training.optim import make_ema, make_optimizer, optimizer_step, with_ema_weights
+from glmimage.training.run import Run, derived_seed, finish_step, start_run, train_steps
 
 LOSS_SPACES = ("velocity", "x0")
 GLYPH_MAX_TOKENS = 2048  # the engine's (and the reference pipeline's) max_sequence_length
 
 
 @dataclass
-class DecoderTrainConfig(common.DataConfig):
+class DecoderTrainConfig(DataConfig):
     prior_drop: float = 0.1  # CFG: share of rows trained without the plan (and without references)
     glyph_drop: float = 0.1  # CFG: share of rows trained with the glyph embedding of ""
     loss_space: str = "velocity"
@@ -260,7 +265,7 @@ def heldout_errors(transformer, text_encoder, tokenizer, items: list[dict], cfg,
     noise and noise levels come from a fixed seed (not the run's), so two calls (two steps, two runs, with and
     without a condition) compare the same draws."""
     plain = dataclasses.replace(cfg, prior_drop=float(drop_prior), glyph_drop=float(drop_glyphs), text_loss_weight=1.0)
-    gen = torch.Generator().manual_seed(common.derived_seed("heldout"))
+    gen = torch.Generator().manual_seed(derived_seed("heldout"))
     modules = [unwrap(transformer), unwrap(text_encoder)]
     modes = [m.training for m in modules]
     for m in modules:
@@ -308,7 +313,7 @@ def model_heldout_report(model_dir: str | Path, cfg: DecoderTrainConfig) -> dict
 
 
 @torch.no_grad()
-def evaluate(run: common.Run, model_dir: Path) -> dict:
+def evaluate(run: Run, model_dir: Path) -> dict:
     """Decode validation samples from their ground-truth codes with the engine (loaded from the exported model
     directory), and read them: OCR word accuracy of the decodes next to that of the originals; a PNG of both."""
     from glmimage.engine import Engine, Plan
@@ -338,8 +343,8 @@ def evaluate(run: common.Run, model_dir: Path) -> dict:
 
 
 def train(cfg: DecoderTrainConfig) -> Path:
-    run = common.start_run("decoder", cfg)
-    pipe = common.load_pipeline(cfg)
+    run = start_run("decoder", cfg)
+    pipe = load_pipeline(cfg)
     transformer, text_encoder = pipe.transformer, pipe.text_encoder
     install_masked_attention(transformer)  # correct glyph padding masks and per-row reference visibility
     if cfg.binding_loss_weight > 0:  # the same attention, plus the binding loss's records
@@ -349,21 +354,21 @@ def train(cfg: DecoderTrainConfig) -> Path:
     text_encoder.requires_grad_(cfg.train_glyph_encoder).train(cfg.train_glyph_encoder)
     data = StreamData(run, pipe, latents=True)
     trained = torch.nn.ModuleDict({"transformer": transformer, "text_encoder": text_encoder})
-    opt, sched = common.make_optimizer(run, trained.parameters())
-    ema = common.make_ema(run, trained)
+    opt, sched = make_optimizer(run, trained.parameters())
+    ema = make_ema(run, trained)
     if cfg.train_glyph_encoder:
         transformer, text_encoder, opt = run.accelerator.prepare(transformer.train(), text_encoder, opt)
     else:
         transformer, opt = run.accelerator.prepare(transformer.train(), opt)
-    common.resume(run)
+    resume(run)
     scheduler_config = pipe.scheduler.config
     heldout = heldout_items(pipe, cfg)
 
     def save_point(step: int) -> tuple[Path, dict]:
         """The model directory with the EMA weights and, with held-out designs, their held-out loss (logged; at the
         last step the whole held-out report)."""
-        with common.with_ema_weights(ema, trained.parameters()):
-            path = common.export_model(run, pipe)
+        with with_ema_weights(ema, trained.parameters()):
+            path = export_model(run, pipe)
             if not heldout:
                 return path, {}
             args = (transformer, text_encoder, pipe.tokenizer, heldout, cfg, scheduler_config)
@@ -371,16 +376,16 @@ def train(cfg: DecoderTrainConfig) -> Path:
                 report = {f"heldout_{k}": v for k, v in heldout_errors(*args).items()}
             else:
                 report = heldout_report(*args)
-        common.log_scalars(run, step, {"loss_heldout": report["heldout_velocity_mse"]})
+        log_scalars(run, step, {"loss_heldout": report["heldout_velocity_mse"]})
         return path, report
 
-    for step, gen in common.train_steps(run):
+    for step, gen in train_steps(run):
         items = [data.item(p) for p in run.positions(step)]
         loss, parts = decoder_step_loss(transformer, text_encoder, pipe.tokenizer, items, cfg, gen, scheduler_config)
-        parts["grad_norm"] = common.optimizer_step(run, loss, opt, sched, trained.parameters(), ema)
-        common.finish_step(run, step + 1, parts, functools.partial(save_point, step + 1))
+        parts["grad_norm"] = optimizer_step(run, loss, opt, sched, trained.parameters(), ema)
+        finish_step(run, step + 1, parts, functools.partial(save_point, step + 1))
     path, metrics = save_point(cfg.steps)
-    common.record_metrics(run, {**metrics, **evaluate(run, path)} if run.main else {})
+    record_metrics(run, {**metrics, **evaluate(run, path)} if run.main else {})
     return path
 
 
@@ -388,7 +393,7 @@ CONFIG = DecoderTrainConfig  # what `glmimage train decoder` loads the YAML into
 
 
 def main(argv: list[str] | None = None) -> int:
-    return common.stage_cli("decoder", CONFIG, train, argv)
+    return stage_cli("decoder", CONFIG, train, argv)
 
 
 if __name__ == "__main__":

@@ -34,15 +34,19 @@ from PIL import Image, ImageDraw
 from glmimage.data.fonts import BODY_FONTS, TITLE_FONTS, fit_size, load_font
 from glmimage.data.vocabulary import all_words, split_of, words_for
 from glmimage.errors import InputError
-from glmimage.training import common
+from glmimage.training.checkpoints import resume
+from glmimage.training.config import RunConfig, stage_cli
+from glmimage.training.export import export_with_ema, load_pipeline, record_metrics
 from glmimage.training.metrics import save_grid
+from glmimage.training.optim import make_ema, make_optimizer, optimizer_step, with_ema_weights
+from glmimage.training.run import derived_seed, finish_step, start_run, train_steps
 
 WORD_CATEGORIES = ("nouns", "adjectives", "verbs", "labels")
 EXTRA_CHARS = "0123456789$.:-"  # prices, dates, step numbers
 
 
 @dataclass
-class GlyphTrainConfig(common.RunConfig):
+class GlyphTrainConfig(RunConfig):
     embed_dim: int = 128  # shared space of the two projections
     image_height: int = 32  # rendered string canvas
     image_width: int = 160
@@ -128,7 +132,7 @@ def pairs(cfg: GlyphTrainConfig, split: str, positions: list[int]) -> list[tuple
     """(text, variant, seed) per stream position: the same on every machine and process."""
     out = []
     for p in positions:
-        seed = common.derived_seed(cfg.seed, "glyph", split, p)
+        seed = derived_seed(cfg.seed, "glyph", split, p)
         rng = random.Random(seed)
         text = random_string(rng, cfg)
         while held_out(text):
@@ -199,12 +203,12 @@ def clip_loss(text: torch.Tensor, image: torch.Tensor, scale: torch.Tensor) -> t
 def validation_pairs(cfg: GlyphTrainConfig, n: int) -> list[tuple[str, str, int]]:
     """Validation words (upper-case, as titles are) with one-edit variants: strings no training step saw."""
     words = sorted({w for c in WORD_CATEGORIES for w in words_for(c, "validation")[0]})
-    rng = random.Random(common.derived_seed(cfg.seed, "glyph-eval"))
+    rng = random.Random(derived_seed(cfg.seed, "glyph-eval"))
     rng.shuffle(words)
     out = []
     for i, word in enumerate(words[:n]):
         text = word.upper()
-        out.append((text, one_edit(text, rng), common.derived_seed(cfg.seed, "glyph-eval", i)))
+        out.append((text, one_edit(text, rng), derived_seed(cfg.seed, "glyph-eval", i)))
     return out
 
 
@@ -226,27 +230,26 @@ def evaluate(model: GlyphAligner, tokenizer, cfg: GlyphTrainConfig, device) -> d
 
 # -- the stage ------------------------------------------------------------------------------------------------
 def train(cfg: GlyphTrainConfig):
-    run = common.start_run("glyph", cfg)
-    pipe = common.load_pipeline(cfg)
-    torch.manual_seed(common.derived_seed(cfg.seed, "glyph-heads"))  # the heads start alike in every process
+    run = start_run("glyph", cfg)
+    pipe = load_pipeline(cfg)
+    torch.manual_seed(derived_seed(cfg.seed, "glyph-heads"))  # the heads start alike in every process
     model = GlyphAligner(pipe.text_encoder, cfg).to(run.device).train()
     pipe.text_encoder.requires_grad_(cfg.train_text_encoder)
-    opt, sched = common.make_optimizer(run, model.parameters())
-    ema = common.make_ema(run, model)
+    opt, sched = make_optimizer(run, model.parameters())
+    ema = make_ema(run, model)
     model, opt = run.accelerator.prepare(model, opt)
-    common.resume(run)
-    for step, _ in common.train_steps(run):
+    resume(run)
+    for step, _ in train_steps(run):
         texts, images = batch(cfg, pairs(cfg, "train", run.positions(step)))
         ids, mask = tokenize(pipe.tokenizer, texts, run.device)
         loss, accuracy = clip_loss(*model(ids, mask, images.to(run.device)))
         parts = {"loss": loss.item(), "batch_accuracy": accuracy}
-        parts["grad_norm"] = common.optimizer_step(run, loss, opt, sched, model.parameters(), ema)
-        common.finish_step(run, step + 1, parts,
-                           lambda: common.export_with_ema(run, pipe, ema, run.accelerator.unwrap_model(model)))
+        parts["grad_norm"] = optimizer_step(run, loss, opt, sched, model.parameters(), ema)
+        finish_step(run, step + 1, parts, lambda: export_with_ema(run, pipe, ema, run.accelerator.unwrap_model(model)))
     aligner = run.accelerator.unwrap_model(model).eval()
     pipe.text_encoder.eval()
-    path = common.export_with_ema(run, pipe, ema, aligner)
-    with common.with_ema_weights(ema, aligner.parameters()):
+    path = export_with_ema(run, pipe, ema, aligner)
+    with with_ema_weights(ema, aligner.parameters()):
         metrics = {}
         if run.main:
             metrics = {**evaluate(aligner, pipe.tokenizer, cfg, run.device),
@@ -256,7 +259,7 @@ def train(cfg: GlyphTrainConfig):
                         for im in images]
             save_grid([pictures[: len(pictures) // 2], pictures[len(pictures) // 2 :]], run.out / "strings.png",
                       ["word", "variant"])
-        common.record_metrics(run, metrics)
+        record_metrics(run, metrics)
     return path
 
 
@@ -264,7 +267,7 @@ CONFIG = GlyphTrainConfig  # what `glmimage train glyph` loads the YAML into
 
 
 def main(argv: list[str] | None = None) -> int:
-    return common.stage_cli("glyph", CONFIG, train, argv)
+    return stage_cli("glyph", CONFIG, train, argv)
 
 
 if __name__ == "__main__":

@@ -25,11 +25,15 @@ from PIL import Image
 from glmimage.engine.glyph_text import extract_glyph_texts
 from glmimage.errors import InputError
 from glmimage.models.adapters import PIPE_ATTR, apply_adapters  # noqa: F401 (apply_adapters: re-exported)
-from glmimage.training import common
+from glmimage.training.checkpoints import resume
+from glmimage.training.config import RunConfig, stage_cli
 from glmimage.training.data import TrainItem, dataset_index, sized
 from glmimage.training.decoder import decoder_step_loss
 from glmimage.training.encode import encode_codes, encode_latents
+from glmimage.training.export import export_model, load_pipeline, record_metrics
+from glmimage.training.optim import make_ema, make_optimizer, optimizer_step, with_ema_weights
 from glmimage.training.planner import build_sequence, collate, freeze_tokenizer, planner_loss
+from glmimage.training.run import Run, derived_seed, finish_step, start_run, train_steps
 
 TARGETS = ("decoder", "planner")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
@@ -38,7 +42,7 @@ ADAPTERS_DIR = "adapters"
 
 
 @dataclass
-class LoraTrainConfig(common.RunConfig):
+class LoraTrainConfig(RunConfig):
     data_dir: str = ""  # images + same-name .txt captions
     targets: tuple[str, ...] = TARGETS
     rank: int = 8
@@ -113,15 +117,15 @@ def add_adapters(pipe, cfg: LoraTrainConfig) -> dict:
     return wrapped
 
 
-def save_adapters(run: common.Run, wrapped: dict) -> None:
+def save_adapters(run: Run, wrapped: dict) -> None:
     if run.main:
         for target, peft_model in wrapped.items():
             peft_model.save_pretrained(run.out / ADAPTERS_DIR / target)
     run.accelerator.wait_for_everyone()
 
 
-def save_ema_adapters(run: common.Run, wrapped: dict, ema, trained) -> None:
-    with common.with_ema_weights(ema, trained.parameters()):
+def save_ema_adapters(run: Run, wrapped: dict, ema, trained) -> None:
+    with with_ema_weights(ema, trained.parameters()):
         save_adapters(run, wrapped)
 
 
@@ -140,7 +144,7 @@ def demo_folder(path: str | Path, count: int, size: int, seed: int = 0) -> Path:
 
 
 @torch.no_grad()
-def evaluate(run: common.Run, pipe, items: list[TrainItem]) -> dict:
+def evaluate(run: Run, pipe, items: list[TrainItem]) -> dict:
     """Generate from the first captions with the adapted model; OCR word accuracy of those with quoted text."""
     from glmimage.engine import Engine
     from glmimage.models.load import LoadedModel
@@ -160,25 +164,25 @@ def evaluate(run: common.Run, pipe, items: list[TrainItem]) -> dict:
 
 
 def train(cfg: LoraTrainConfig) -> Path:
-    run = common.start_run("lora", cfg)
-    pipe = common.load_pipeline(cfg, BASE_DTYPES[cfg.base_dtype])
+    run = start_run("lora", cfg)
+    pipe = load_pipeline(cfg, BASE_DTYPES[cfg.base_dtype])
     items = read_folder(cfg.data_dir, cfg.image_size)
     for frozen in (pipe.vae, pipe.text_encoder, pipe.transformer, pipe.vision_language_encoder):
         frozen.requires_grad_(False).eval()
     encoded = encode_folder(pipe, items)
-    torch.manual_seed(common.derived_seed(cfg.seed, "lora-adapters"))  # the same adapters in every process and run
+    torch.manual_seed(derived_seed(cfg.seed, "lora-adapters"))  # the same adapters in every process and run
     wrapped = add_adapters(pipe, cfg)
     targets = [t for t in TARGETS if t in cfg.targets]
     trained = torch.nn.ModuleList([getattr(pipe, PIPE_ATTR[t]) for t in targets])
-    opt, sched = common.make_optimizer(run, trained.parameters())
-    ema = common.make_ema(run, trained)
+    opt, sched = make_optimizer(run, trained.parameters())
+    ema = make_ema(run, trained)
     *prepared, opt = run.accelerator.prepare(*[m.train() for m in trained], opt)
     models = dict(zip(targets, prepared))
     transformer, planner = models.get("decoder"), models.get("planner")
     freeze_tokenizer(pipe.vision_language_encoder)
-    common.resume(run)
+    resume(run)
     pad_id = pipe.vision_language_encoder.config.text_config.pad_token_id
-    for step, gen in common.train_steps(run):
+    for step, gen in train_steps(run):
         batch = [encoded[dataset_index(p, len(encoded), cfg.seed)] for p in run.positions(step)]
         loss, parts = torch.zeros((), device=run.device), {}
         if "decoder" in cfg.targets:
@@ -191,17 +195,17 @@ def train(cfg: LoraTrainConfig) -> Path:
             plan_loss, pl = planner_loss(planner, sequences, run.device)
             loss, parts["loss_planner"] = loss + cfg.planner_weight * plan_loss, pl["loss"]
         parts["loss"] = loss.item()
-        parts["grad_norm"] = common.optimizer_step(run, loss, opt, sched, trained.parameters(), ema)
-        common.finish_step(run, step + 1, parts, lambda: save_ema_adapters(run, wrapped, ema, trained))
+        parts["grad_norm"] = optimizer_step(run, loss, opt, sched, trained.parameters(), ema)
+        finish_step(run, step + 1, parts, lambda: save_ema_adapters(run, wrapped, ema, trained))
     trained.eval()
-    with common.with_ema_weights(ema, trained.parameters()):
+    with with_ema_weights(ema, trained.parameters()):
         save_adapters(run, wrapped)
         metrics = evaluate(run, pipe, items) if run.main else {}
         if cfg.merge:
             for peft_model in wrapped.values():
                 peft_model.merge_and_unload()  # in place: the pipeline's modules now hold the merged weights
-            common.export_model(run, pipe)
-    common.record_metrics(run, metrics)
+            export_model(run, pipe)
+    record_metrics(run, metrics)
     return run.out / ADAPTERS_DIR
 
 
@@ -209,7 +213,7 @@ CONFIG = LoraTrainConfig  # what `glmimage train lora` loads the YAML into
 
 
 def main(argv: list[str] | None = None) -> int:
-    return common.stage_cli("lora", CONFIG, train, argv)
+    return stage_cli("lora", CONFIG, train, argv)
 
 
 if __name__ == "__main__":

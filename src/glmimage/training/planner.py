@@ -21,15 +21,19 @@ import torch.nn.functional as F
 from PIL import Image
 
 from glmimage.models.presets import get_preset
-from glmimage.training import common
+from glmimage.training.checkpoints import resume
+from glmimage.training.config import DataConfig, stage_cli
 from glmimage.training.data import make_world, world_item
 from glmimage.training.encode import StreamData, encode_codes
+from glmimage.training.export import export_model, export_with_ema, load_pipeline, record_metrics
+from glmimage.training.optim import make_ema, make_optimizer, optimizer_step, with_ema_weights
+from glmimage.training.run import Run, finish_step, start_run, train_steps
 
 IGNORE = -100
 
 
 @dataclass
-class PlannerTrainConfig(common.DataConfig):
+class PlannerTrainConfig(DataConfig):
     """The shared run and data fields are all the planner needs: its recipe has no knobs of its own."""
 
 
@@ -164,7 +168,7 @@ def validation_report(pipe, cfg) -> dict:
     return metrics
 
 
-def evaluate(run: common.Run, pipe) -> dict:
+def evaluate(run: Run, pipe) -> dict:
     return validation_report(pipe, run.cfg)
 
 
@@ -178,27 +182,27 @@ def model_planner_report(model_dir: str | Path, cfg: PlannerTrainConfig) -> dict
 
 
 def train(cfg: PlannerTrainConfig) -> Path:
-    run = common.start_run("planner", cfg)
-    pipe = common.load_pipeline(cfg)
+    run = start_run("planner", cfg)
+    pipe = load_pipeline(cfg)
     planner, processor = pipe.vision_language_encoder, pipe.processor
     freeze_tokenizer(planner)
     data = StreamData(run, pipe)
-    opt, sched = common.make_optimizer(run, planner.parameters())
-    ema = common.make_ema(run, planner)
+    opt, sched = make_optimizer(run, planner.parameters())
+    ema = make_ema(run, planner)
     model, opt = run.accelerator.prepare(planner.train(), opt)
     freeze_tokenizer(planner)
-    common.resume(run)
+    resume(run)
     pad_id = planner.config.text_config.pad_token_id
-    for step, _ in common.train_steps(run):
+    for step, _ in train_steps(run):
         items = [data.item(p) for p in run.positions(step)]
         batch = collate([build_sequence(planner, processor, it) for it in items], pad_id)
         loss, parts = planner_loss(model, batch, run.device)
-        parts["grad_norm"] = common.optimizer_step(run, loss, opt, sched, planner.parameters(), ema)
-        common.finish_step(run, step + 1, parts, lambda: common.export_with_ema(run, pipe, ema, planner))
+        parts["grad_norm"] = optimizer_step(run, loss, opt, sched, planner.parameters(), ema)
+        finish_step(run, step + 1, parts, lambda: export_with_ema(run, pipe, ema, planner))
     planner.eval()
-    with common.with_ema_weights(ema, planner.parameters()):
-        path = common.export_model(run, pipe)
-        common.record_metrics(run, evaluate(run, pipe) if run.main else {})
+    with with_ema_weights(ema, planner.parameters()):
+        path = export_model(run, pipe)
+        record_metrics(run, evaluate(run, pipe) if run.main else {})
     return path
 
 
@@ -206,7 +210,7 @@ CONFIG = PlannerTrainConfig  # what `glmimage train planner` loads the YAML into
 
 
 def main(argv: list[str] | None = None) -> int:
-    return common.stage_cli("planner", CONFIG, train, argv)
+    return stage_cli("planner", CONFIG, train, argv)
 
 
 if __name__ == "__main__":

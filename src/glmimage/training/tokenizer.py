@@ -32,10 +32,14 @@ from glmimage.engine.decoder import vae_stats
 from glmimage.engine.planner import target_grids
 from glmimage.errors import InputError
 from glmimage.models.presets import get_preset
-from glmimage.training import common
+from glmimage.training.checkpoints import resume
+from glmimage.training.config import DataConfig, stage_cli
 from glmimage.training.data import dataset_index, make_world, vq_codes, vq_inputs
 from glmimage.training.encode import latent_set
+from glmimage.training.export import export_model, load_pipeline, record_metrics
 from glmimage.training.metrics import codebook_stats, psnr, save_grid, to_uint8
+from glmimage.training.optim import make_optimizer, optimizer_step
+from glmimage.training.run import Run, derived_seed, finish_step, start_run, train_steps
 from glmimage.training.semantics import (
     COLOUR_LABELS,
     SHAPE_LABELS,
@@ -50,7 +54,7 @@ PLANNER_FACTOR = 32  # pixels per planner grid cell (the processor halves the im
 
 
 @dataclass
-class TokenizerTrainConfig(common.DataConfig):
+class TokenizerTrainConfig(DataConfig):
     """num_samples: train images whose VAE latents are cached as targets (0 = encode every batch)."""
 
     head_channels: int = 64  # width of the auxiliary latent head
@@ -153,7 +157,7 @@ class CodeUsage:
         self.counts = state["counts"].clone()
 
 
-def reinit_dead_codes(run: common.Run, model: SemanticTokenizer, z: torch.Tensor, usage: CodeUsage, opt,
+def reinit_dead_codes(run: Run, model: SemanticTokenizer, z: torch.Tensor, usage: CodeUsage, opt,
                       step: int) -> int:
     """Unused codes take L2-normalised encoder outputs drawn from the whole (gathered) batch; every process draws
     the same ones, so replicas stay identical. Adam's moments of those rows restart from zero."""
@@ -162,7 +166,7 @@ def reinit_dead_codes(run: common.Run, model: SemanticTokenizer, z: torch.Tensor
     if not len(dead):
         return 0
     pool = run.accelerator.gather(z.detach().permute(0, 2, 3, 1).reshape(-1, z.shape[1])).cpu()
-    gen = torch.Generator().manual_seed(common.derived_seed(run.cfg.seed, "reinit", step))
+    gen = torch.Generator().manual_seed(derived_seed(run.cfg.seed, "reinit", step))
     picks = pool[torch.randint(0, len(pool), (len(dead),), generator=gen)]
     weight = model.quantize.embedding.weight
     with torch.no_grad():
@@ -201,7 +205,7 @@ def label_weights(size: int, plain: int, weight: float, device) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate(run: common.Run, pipe, head: LatentHead) -> dict:
+def evaluate(run: Run, pipe, head: LatentHead) -> dict:
     """Codebook usage and perplexity on validation images (library tokenization path), and PSNR of the images
     rebuilt from their tokens alone (codebook vectors -> head -> VAE decoder)."""
     cfg, planner, vae = run.cfg, pipe.vision_language_encoder, pipe.vae
@@ -261,46 +265,46 @@ def model_tokenizer_probe(model_dir: str, cfg: TokenizerTrainConfig) -> dict[str
     return tokenizer_probe(pipe.vision_language_encoder, pipe.processor.image_processor, cfg)
 
 
-def export(run: common.Run, pipe, head: LatentHead) -> Path:
+def export(run: Run, pipe, head: LatentHead) -> Path:
     if run.main:
         from safetensors.torch import save_file
 
         save_file(head.state_dict(), run.out / "aux_head.safetensors")  # for evaluation; not part of the model
-    return common.export_model(run, pipe)
+    return export_model(run, pipe)
 
 
 def train(cfg: TokenizerTrainConfig) -> Path:
-    run = common.start_run("tokenizer", cfg)
-    pipe = common.load_pipeline(cfg)
+    run = start_run("tokenizer", cfg)
+    pipe = load_pipeline(cfg)
     planner, world = pipe.vision_language_encoder, make_world(cfg)
     latents = latent_set(run, pipe, "t2i", cfg.num_samples, get_preset(cfg.preset).limits)
     upsamplings = int(math.log2(PLANNER_FACTOR // pipe.vae_scale_factor))
     # the heads start alike in every process and in every run, whether or not the latent cache was built just now
-    torch.manual_seed(common.derived_seed(cfg.seed, "tokenizer-heads"))
+    torch.manual_seed(derived_seed(cfg.seed, "tokenizer-heads"))
     head = LatentHead(planner.config.vq_config.embed_dim, pipe.vae.config.latent_channels, cfg.head_channels,
                       upsamplings)
     label_head = LabelHead(planner.config.vq_config.embed_dim) if cfg.semantic_weight else None
     model = SemanticTokenizer(planner, head, label_head, cfg.semantic_codebook).train()
     usage = CodeUsage(planner.config.vq_config.num_embeddings)
     run.accelerator.register_for_checkpointing(usage)
-    opt, sched = common.make_optimizer(run, model.parameters())
+    opt, sched = make_optimizer(run, model.parameters())
     model, opt = run.accelerator.prepare(model, opt)
-    common.resume(run)
-    for step, _ in common.train_steps(run):
+    resume(run)
+    for step, _ in train_steps(run):
         indices = [dataset_index(p, cfg.num_samples, cfg.seed) for p in run.positions(step)]
         samples = [world.sample(i) for i in indices]
         target = torch.stack([latents[i]["latent"] for i in indices]).to(run.device)
         loss, codes, z, parts = tokenizer_loss(model, samples, target, pipe.processor.image_processor, cfg, run.device)
-        parts["grad_norm"] = common.optimizer_step(run, loss, opt, sched, model.parameters())
+        parts["grad_norm"] = optimizer_step(run, loss, opt, sched, model.parameters())
         hits = torch.bincount(codes.view(-1), minlength=len(usage.counts)).to(run.device, torch.float64)
         usage.counts += run.accelerator.reduce(hits, reduction="sum").cpu()
         parts.update({f"batch_{k}": v for k, v in codebook_stats(codes, len(usage.counts)).items()})
         if cfg.reinit_every and (step + 1) % cfg.reinit_every == 0:
             parts["reinit_codes"] = reinit_dead_codes(run, run.accelerator.unwrap_model(model), z, usage, opt, step)
-        common.finish_step(run, step + 1, parts, lambda: export(run, pipe, head))
+        finish_step(run, step + 1, parts, lambda: export(run, pipe, head))
     model.eval()
     path = export(run, pipe, head)
-    common.record_metrics(run, evaluate(run, pipe, head) if run.main else {})
+    record_metrics(run, evaluate(run, pipe, head) if run.main else {})
     return path
 
 
@@ -308,7 +312,7 @@ CONFIG = TokenizerTrainConfig  # what `glmimage train tokenizer` loads the YAML 
 
 
 def main(argv: list[str] | None = None) -> int:
-    return common.stage_cli("tokenizer", CONFIG, train, argv)
+    return stage_cli("tokenizer", CONFIG, train, argv)
 
 
 if __name__ == "__main__":

@@ -17,13 +17,17 @@ from dataclasses import dataclass
 import torch
 
 from glmimage.errors import InputError
-from glmimage.training import common
+from glmimage.training.checkpoints import resume
+from glmimage.training.config import RunConfig, stage_cli
 from glmimage.training.data import make_world, vae_pixels
+from glmimage.training.export import export_model, load_pipeline, record_metrics
 from glmimage.training.metrics import ocr_word_accuracy, psnr, save_grid, to_uint8
+from glmimage.training.optim import make_ema, make_optimizer, optimizer_step, with_ema_weights
+from glmimage.training.run import Run, finish_step, start_run, train_steps
 
 
 @dataclass
-class VaeTrainConfig(common.RunConfig):
+class VaeTrainConfig(RunConfig):
     crop_size: int = 64  # random square crops of the world images (the VAE is convolutional)
     l1_weight: float = 1.0
     mse_weight: float = 0.0
@@ -93,7 +97,7 @@ def latent_stats(pipe, world, n: int) -> tuple[list[float], list[float]]:
 
 
 @torch.no_grad()
-def evaluate(run: common.Run, pipe) -> dict:
+def evaluate(run: Run, pipe) -> dict:
     """PSNR and OCR word accuracy of full-size reconstructions of validation images; a PNG of both rows."""
     cfg, vae = run.cfg, pipe.vae
     world = make_world(cfg, "validation")
@@ -117,36 +121,36 @@ def freeze_encoder(vae) -> None:
             module.requires_grad_(False)
 
 
-def export(run: common.Run, pipe, ema):
+def export(run: Run, pipe, ema):
     """Write the model directory with fresh latent statistics (kept as they are when the encoder is frozen) and the
     EMA weights when EMA is on."""
-    with common.with_ema_weights(ema, pipe.vae.parameters()):
+    with with_ema_weights(ema, pipe.vae.parameters()):
         if run.main and run.cfg.train_encoder:
             mean, std = latent_stats(pipe, make_world(run.cfg), run.cfg.stats_samples)
             pipe.vae.register_to_config(latents_mean=mean, latents_std=std)
-        return common.export_model(run, pipe)
+        return export_model(run, pipe)
 
 
 def train(cfg: VaeTrainConfig):
-    run = common.start_run("vae", cfg)
-    pipe = common.load_pipeline(cfg)
+    run = start_run("vae", cfg)
+    pipe = load_pipeline(cfg)
     world = make_world(cfg)
     if not cfg.train_encoder:
         freeze_encoder(pipe.vae)
     model = VaeWithPosterior(pipe.vae.train())
-    opt, sched = common.make_optimizer(run, model.parameters())
-    ema = common.make_ema(run, model)
+    opt, sched = make_optimizer(run, model.parameters())
+    ema = make_ema(run, model)
     model, opt = run.accelerator.prepare(model, opt)
-    common.resume(run)
-    for step, gen in common.train_steps(run):
+    resume(run)
+    for step, gen in train_steps(run):
         x = crop_batch(pipe, world, run.positions(step), cfg.crop_size, gen).to(run.device)
         loss, parts = vae_loss(model, x, gen, cfg)
-        parts["grad_norm"] = common.optimizer_step(run, loss, opt, sched, model.parameters(), ema)
-        common.finish_step(run, step + 1, parts, lambda: export(run, pipe, ema))
+        parts["grad_norm"] = optimizer_step(run, loss, opt, sched, model.parameters(), ema)
+        finish_step(run, step + 1, parts, lambda: export(run, pipe, ema))
     pipe.vae.eval()
     path = export(run, pipe, ema)
-    with common.with_ema_weights(ema, pipe.vae.parameters()):
-        common.record_metrics(run, evaluate(run, pipe) if run.main else {})
+    with with_ema_weights(ema, pipe.vae.parameters()):
+        record_metrics(run, evaluate(run, pipe) if run.main else {})
     return path
 
 
@@ -154,7 +158,7 @@ CONFIG = VaeTrainConfig  # what `glmimage train vae` loads the YAML into
 
 
 def main(argv: list[str] | None = None) -> int:
-    return common.stage_cli("vae", CONFIG, train, argv)
+    return stage_cli("vae", CONFIG, train, argv)
 
 
 if __name__ == "__main__":
