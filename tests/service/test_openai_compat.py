@@ -329,3 +329,56 @@ def png_rgb(size) -> bytes:
     from tests.service.service_helpers import png_bytes
 
     return png_bytes(size, 2)
+
+
+def test_streaming_generation_with_partial_images(client):
+    events = list(client.images.generate(prompt='A poster titled "SALE"', size="96x64", stream=True,
+                                         partial_images=2, output_format="jpeg", extra_body={"steps": 2, "seed": 4}))
+    kinds = [e.type for e in events]
+    # The engine shows one preview (the plan at one decoder step); OpenAI allows fewer partials than asked.
+    assert kinds == ["image_generation.partial_image", "image_generation.completed"]
+    partial, done = events
+    assert partial.partial_image_index == 0 and partial.size == "96x64" and partial.output_format == "jpeg"
+    assert decode(partial).size == (96, 64) and decode(partial).format == "JPEG"
+    assert decode(done).size == (96, 64) and done.usage.output_tokens == 6 and done.background == "opaque"
+    plain = client.images.generate(prompt='A poster titled "SALE"', size="96x64", output_format="jpeg",
+                                   extra_body={"steps": 2, "seed": 4})
+    assert done.b64_json == plain.data[0].b64_json  # streaming changes nothing in the image
+
+
+def test_streaming_without_partials_and_with_n(client):
+    events = list(client.images.generate(prompt="a cat", size="64x64", n=2, stream=True, extra_body={"steps": 1}))
+    assert [e.type for e in events] == ["image_generation.completed"] * 2
+
+
+def test_streaming_edit_with_mask(client):
+    from tests.service.service_helpers import png_bytes
+
+    stream = client.images.edit(image=("a.png", png_bytes((64, 64), 6), "image/png"), prompt="make it red",
+                                mask=("m.png", alpha_mask((64, 64), (0, 0, 32, 64)), "image/png"), stream=True,
+                                partial_images=1, extra_body={"steps": 1})
+    kinds = [e.type for e in stream]
+    assert kinds == ["image_edit.partial_image", "image_edit.completed"]
+
+
+def test_stream_errors(client, server):
+    with pytest.raises(openai.BadRequestError, match="multiple of 32"):  # refused before the stream starts
+        list(client.images.generate(prompt="x", size="100x100", stream=True))
+    with pytest.raises(openai.BadRequestError, match="partial_images needs stream"):
+        client.images.generate(prompt="x", size="64x64", partial_images=1)
+    response = httpx.post(server.url + "/v1/jobs", json={"prompt": "x", "stream": True},
+                          headers={"Authorization": f"Bearer {client.api_key}"})
+    assert response.status_code == 400 and response.json()["error"]["param"] == "stream"
+
+
+def test_stream_reports_a_failed_job_as_an_error_event(client, server, monkeypatch):
+    from glmimage.errors import InputError
+
+    worker = server.app.state.services.local_worker.runner
+
+    def refuse(*args, **kwargs):
+        raise InputError("the engine refused this one")
+
+    monkeypatch.setattr(worker, "_render", refuse)
+    with pytest.raises(openai.APIError, match="the engine refused this one"):
+        list(client.images.generate(prompt="x", size="64x64", stream=True, extra_body={"steps": 1}))

@@ -98,6 +98,10 @@ class GenerationParams(_Strict):
         "jpeg and webp: the encoder's quality, 0-100 (default 100, the best)."))
     background: Literal["auto", "opaque", "transparent"] | None = Field(None, description=(
         "auto or opaque; transparent is refused (the model makes no alpha channel)."))
+    stream: bool | None = Field(None, strict=True, description=(
+        "/v1/images/*: answer with server-sent events (OpenAI's image streaming): partial images, then the images."))
+    partial_images: Count | None = Field(None, ge=0, le=3, description=(
+        "With stream: how many partial images at most (0-3); fewer may come before the final image."))
     moderation: Text | None = Field(None, max_length=20, description=(
         "OpenAI's moderation: a level of the safety policy (shipped: auto, the default, and low)."))
     # Accepted for OpenAI compatibility and ignored: GLM-Image has no style presets.

@@ -19,6 +19,7 @@ from glmimage.service.auth import ROLES, RateLimiter, create_key
 from glmimage.service.db import Database
 from glmimage.service.metrics import Metrics
 from glmimage.service.settings import Settings
+from glmimage.service.streaming import PreviewBus
 from glmimage.service.tables import TERMINAL_STATES, ApiKey, Generation, utcnow
 from glmimage.service.worker import (
     DEFAULT_TEXT_CHECKER,
@@ -135,11 +136,12 @@ class Services:
         self.metrics = Metrics()
         self.metrics.watch_queue(self._queue_counts)
         self.events = JobEvents()
+        self.previews = PreviewBus()  # partial images from the local worker to streaming requests
         self.engine = EngineSlot(settings.resolved_model if engine is None else engine.model_id, engine,
                                  load=lambda: load_engine(settings))
         self.worker_context = WorkerContext.from_settings(
             settings, self.db, self.metrics, lambda: self.engine.get(timeout=None), text_checker,
-            on_finished=self.events.finished)
+            on_finished=self.events.finished, previews=self.previews)
         self.safety = self.worker_context.safety
         self.governance = self.worker_context.governance
         self.parameters = load_policy(settings.parameter_policy or None)

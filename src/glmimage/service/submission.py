@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from PIL import Image, UnidentifiedImageError
 from sqlalchemy import select
@@ -292,14 +292,18 @@ def build_spec(services: Services, session: Session, engine, params: GenerationP
     )
 
 
-def submit(services: Services, session: Session, key: ApiKey, spec: job_store.JobSpec, model_id: str) -> Generation:
-    """Reserve quota, insert, commit, dispatch. All or nothing."""
+def submit(services: Services, session: Session, key: ApiKey, spec: job_store.JobSpec, model_id: str,
+           on_created: Callable[[str], None] | None = None) -> Generation:
+    """Reserve quota, insert, commit, dispatch. All or nothing. `on_created(id)` runs before the job can be
+    claimed (a stream subscribes to its previews there)."""
     if not reserve_quota(session, key.id, spec.num_images):
         session.rollback()
         session.refresh(key)
         raise ApiError(429, f"quota exhausted: key {key.name!r} has used {key.images_used} of {key.quota_images} "
                             f"images and this request needs {spec.num_images}", "insufficient_quota")
     gen = job_store.submit(session, spec, model_id=model_id, api_key_id=key.id)
+    if on_created is not None:
+        on_created(gen.id)
     session.commit()
     if key.quota_images is not None:
         set_rate_headers(services, key, images_used=session.scalar(select(ApiKey.images_used)

@@ -41,6 +41,7 @@ from glmimage.service.tables import BrandKit, Generation, Output, QAResult
 
 if TYPE_CHECKING:  # the engine (and torch) is imported where it is loaded, not with the service modules
     from glmimage.engine import Engine
+    from glmimage.service.streaming import PreviewBus
 
 log = logging.getLogger("glmimage.service.worker")
 SEED_RANGE = 2**31  # seeds people can read, type and pass around in JSON
@@ -85,6 +86,7 @@ class WorkerContext:
     qa_config: QAConfig = field(default_factory=QAConfig)
     text_checker: TextChecker | None = None
     on_finished: Callable[[str], None] = lambda job_id: None
+    previews: PreviewBus | None = None  # where partial images go (streaming requests in this process)
 
     @classmethod
     def from_settings(cls, settings: Settings, db: Database, metrics: Metrics, get_engine: Callable[[], Engine],
@@ -183,7 +185,10 @@ class JobRunner:
         base_seed = first.seed if first.seed is not None else secrets.randbelow(SEED_RANGE)
         sampling: _Sampling = {"width": first.width, "height": first.height, "steps": first.steps,
                                "guidance": first.guidance, "seed": base_seed, "num_images": first.num_images}
-        if first.kind == "edit":
+        previews = self.ctx.previews
+        if previews is not None and any(previews.wanted(j.id) for j in jobs):
+            result = self._render_with_previews(engine, jobs, sampling, previews)
+        elif first.kind == "edit":
             refs = self._references(first)
             result = engine.edit(first.prompt.text, refs, copy_bias=first.copy_bias, keep=first.keep,
                                  keep_mask=self._mask(first), **sampling)
@@ -199,6 +204,27 @@ class JobRunner:
         with self.ctx.db.sessions() as session:
             assets = [session.get_one(Asset, i.asset_hash) for i in job.inputs]
             return [Image.open(io.BytesIO(a.data)).convert("RGB") for a in assets]
+
+    def _render_with_previews(self, engine: Engine, jobs: list[Generation], sampling: _Sampling,
+                              previews: PreviewBus):
+        """What `engine.generate` / `engine.edit` do (the same plans, seeds and images), in their two stages, with a
+        preview between them for the jobs streaming: each one's plan rendered with a single decoder step."""
+        first, seed, n = jobs[0], sampling["seed"], sampling["num_images"]
+        size = {"width": sampling["width"], "height": sampling["height"]}
+        if first.kind == "edit":
+            plans = [engine.plan(first.prompt.text, seed=seed, images=self._references(first),
+                                 copy_bias=first.copy_bias, **size)]
+            keep = _edit_keep(engine, first.keep, self._mask(first))
+        else:
+            plans = engine.plan_many([j.prompt.text for j in jobs], seeds=[seed + k * n for k in range(len(jobs))],
+                                     **size)
+            keep = None
+        for job, plan in zip(jobs, plans):
+            if previews.wanted(job.id):
+                preview = engine.decode(plan, seed=seed, steps=1, guidance=sampling["guidance"], keep=keep)
+                previews.publish(job.id, encode_png(preview.images[0]))
+        return engine.decode(plans, seed=seed, steps=sampling["steps"], guidance=sampling["guidance"],
+                             num_images=n, keep=keep)
 
     def _mask(self, job: Generation):
         """The keep mask of a masked edit (True where the reference stays), or None."""
@@ -287,6 +313,15 @@ class JobRunner:
             self.ctx.metrics.jobs_finished.labels("failed").inc()
             log.warning("job %s failed: %s", job.id, reason, extra={"job_id": job.id, "code": code})
         self.ctx.on_finished(job.id)
+
+
+def _edit_keep(engine: Engine, keep: bool | None, mask):
+    """The `keep` that `engine.edit(keep=keep, keep_mask=mask)` hands to `engine.decode`."""
+    if mask is None:
+        return keep  # decode reads None as the model's setting, as edit does
+    from glmimage.engine.keep import KeepConfig, masked
+
+    return masked(engine.edit_keep if keep is None else KeepConfig(), mask)  # keep=False with a mask: refused
 
 
 def brand_spec(row: BrandKit) -> BrandKitSpec:

@@ -55,6 +55,8 @@ async def read_edit_form(
     output_compression: Annotated[int | None, Form(ge=0, le=100)] = None,
     background: Annotated[Literal["auto", "opaque", "transparent"] | None, Form()] = None,
     moderation: Annotated[str | None, Form(max_length=20)] = None,
+    stream: Annotated[bool | None, Form(description="Server-sent events (OpenAI's image streaming).")] = None,
+    partial_images: Annotated[int | None, Form(ge=0, le=3)] = None,
     user: Annotated[str | None, Form(max_length=200)] = None,
 ) -> EditUpload:
     files = [*(image or []), *(image_array or [])]
@@ -70,7 +72,8 @@ async def read_edit_form(
                                   steps=steps, guidance=guidance, seed=seed, copy_bias=copy_bias, keep=keep,
                                   use_case=use_case, quality=quality, output_format=output_format,
                                   output_compression=output_compression, background=background,
-                                  moderation=moderation, user=user)
+                                  moderation=moderation, stream=stream, partial_images=partial_images,
+                                  user=user)
     except ValidationError as exc:
         first = exc.errors()[0]
         param = ".".join(map(str, first["loc"])) or None
@@ -154,6 +157,12 @@ def images_response(services: Services, gen: Generation, response_format: str, b
 
 async def wait_and_respond(services: Services, gen_id: str, response_format: str, base_url: str,
                            options: OutputOptions = PNG) -> ImagesResponse:
+    gen = await wait_outcome(services, gen_id)
+    return await run_in_threadpool(images_response, services, gen, response_format, base_url, options)
+
+
+async def wait_outcome(services: Services, gen_id: str) -> Generation:
+    """The finished generation; 503 at shutdown, 504 after `sync_timeout_s` (the job is kept either way)."""
     timeout = services.settings.sync_timeout_s
     try:
         gen = await services.wait_for_job(gen_id, timeout)
@@ -164,4 +173,4 @@ async def wait_and_respond(services: Services, gen_id: str, response_format: str
     if gen is None:
         raise ApiError(504, f"job {gen_id} did not finish within {timeout:g} s; it keeps running: poll "
                             f"GET /v1/jobs/{gen_id}", "timeout")
-    return await run_in_threadpool(images_response, services, gen, response_format, base_url, options)
+    return gen

@@ -19,10 +19,17 @@ from glmimage.service.views import generation_out, load_existing_generation
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=ERROR_RESPONSES)
 
 
+def no_stream(params: GenerationParams) -> None:
+    if params.stream or params.partial_images is not None:
+        raise ApiError(400, "stream and partial_images are for /v1/images/generations and /v1/images/edits; a job "
+                            "is polled (GET /v1/jobs/{id})", "invalid_value", "stream")
+
+
 @router.post("", status_code=202, response_model=GenerationOut)
 def submit_job(params: GenerationParams, services: ServicesDep, session: SessionDep, key: GenerateKey,
                engine: EngineDep, base_url: BaseUrl) -> GenerationOut:
     """Queue a text-to-image job; poll `GET /v1/jobs/{id}`."""
+    no_stream(params)
     submission.check_rate(services, key)
     spec = submission.build_spec(services, session, engine, params, kind="generate")
     gen = submission.submit(services, session, key, spec, engine.model_id)
@@ -33,8 +40,9 @@ def submit_job(params: GenerationParams, services: ServicesDep, session: Session
 async def submit_edit_job(form: EditForm, services: ServicesDep, session: SessionDep, key: GenerateKey,
                           engine: EngineDep, base_url: BaseUrl) -> GenerationOut:
     """Queue an edit (multipart, like `/v1/images/edits`)."""
-    submission.check_rate(services, key)
     params, references, mask = form
+    no_stream(params)
+    submission.check_rate(services, key)
 
     def submit():
         spec = submission.build_spec(services, session, engine, params, kind="edit", references=references,
