@@ -53,6 +53,7 @@ class JobSpec:
     keep: bool | None = None
     moderation: str | None = None  # the safety policy's level; None = "auto"
     mask: bytes | None = None  # edits: an OpenAI edit mask (PNG, alpha 0 = edit), checked against the reference
+    webhook_url: str | None = None  # POSTed a signed event when the job ends (webhooks.py)
     use_case: str = "default"
     response_format: str = "b64_json"
     references: list[bytes] = field(default_factory=list)
@@ -122,6 +123,8 @@ def submit(session: Session, spec: JobSpec, *, model_id: str, api_key_id: int | 
     )
     if spec.mask is not None:
         gen.mask_hash = store_asset(session, spec.mask).hash
+    if spec.webhook_url is not None:
+        gen.webhook_url, gen.webhook_status, gen.webhook_attempts = spec.webhook_url, "pending", 0
     for position, data in enumerate(spec.references):
         gen.inputs.append(GenerationInput(position=position, asset_hash=store_asset(session, data).hash))
     session.add(gen)

@@ -104,6 +104,9 @@ class GenerationParams(_Strict):
         "With stream: how many partial images at most (0-3); fewer may come before the final image."))
     moderation: Text | None = Field(None, max_length=20, description=(
         "OpenAI's moderation: a level of the safety policy (shipped: auto, the default, and low)."))
+    webhook_url: Text | None = Field(None, max_length=2000, description=(
+        "POSTed a signed job.succeeded / job.failed / job.canceled event when the job ends (hosts allowed by "
+        "GLMIMAGE_WEBHOOK_HOSTS)."))
     # Accepted for OpenAI compatibility and ignored: GLM-Image has no style presets.
     style: Text | None = Field(None, max_length=20)
     user: Text | None = Field(None, max_length=200)
@@ -215,6 +218,8 @@ class GenerationOut(BaseModel):
     keep: bool | None
     moderation: str | None
     mask_hash: str | None = Field(description="Masked edits: the mask's asset (alpha 0 marked where to edit).")
+    webhook_url: str | None = None
+    webhook_status: Literal["pending", "delivered", "failed"] | None = None
     num_images: int
     model_id: str
     use_case: str
@@ -235,6 +240,23 @@ class GenerationOut(BaseModel):
     started_at: Timestamp | None
     finished_at: Timestamp | None
     outputs: list[OutputOut]
+
+
+class WebhookDeliveryOut(BaseModel):
+    attempt: int
+    event: str
+    status_code: int | None
+    error: str | None
+    delivered: bool
+    duration_ms: float
+    created_at: Timestamp
+
+
+class WebhookLog(BaseModel):
+    webhook_url: str | None
+    webhook_status: Literal["pending", "delivered", "failed"] | None
+    next_attempt_at: Timestamp | None
+    data: list[WebhookDeliveryOut]
 
 
 class GenerationList(BaseModel):

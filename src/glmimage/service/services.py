@@ -21,6 +21,7 @@ from glmimage.service.metrics import Metrics
 from glmimage.service.settings import Settings
 from glmimage.service.streaming import PreviewBus
 from glmimage.service.tables import TERMINAL_STATES, ApiKey, Generation, utcnow
+from glmimage.service.webhooks import WebhookSender
 from glmimage.service.worker import (
     DEFAULT_TEXT_CHECKER,
     JobRunner,
@@ -137,11 +138,14 @@ class Services:
         self.metrics.watch_queue(self._queue_counts)
         self.events = JobEvents()
         self.previews = PreviewBus()  # partial images from the local worker to streaming requests
+        self.webhooks: WebhookSender | None = None
+        if settings.webhook_host_list:
+            self.webhooks = WebhookSender(self.db, settings, render=self._webhook_data)
         self.engine = EngineSlot(settings.resolved_model if engine is None else engine.model_id, engine,
                                  load=lambda: load_engine(settings))
         self.worker_context = WorkerContext.from_settings(
             settings, self.db, self.metrics, lambda: self.engine.get(timeout=None), text_checker,
-            on_finished=self.events.finished, previews=self.previews)
+            on_finished=self._finished, previews=self.previews)
         self.safety = self.worker_context.safety
         self.governance = self.worker_context.governance
         self.parameters = load_policy(settings.parameter_policy or None)
@@ -160,6 +164,16 @@ class Services:
         self.bootstrap_key: str | None = None
         self.started_at = int(time.time())  # `created` of the model in GET /v1/models
 
+    def _finished(self, job_id: str) -> None:
+        self.events.finished(job_id)
+        if self.webhooks is not None:
+            self.webhooks.notify(job_id)
+
+    def _webhook_data(self, gen: Generation) -> dict:
+        from glmimage.service.views import generation_out
+
+        return generation_out(gen, self.settings.public_url or "").model_dump(mode="json")
+
     # -- life cycle -------------------------------------------------------------------------------------------
     def start(self) -> None:
         s = self.settings
@@ -167,6 +181,8 @@ class Services:
             self.db.migrate()
         self._bootstrap_admin_key()
         self.engine.load_in_background()
+        if self.webhooks is not None:
+            self.webhooks.start()
         if s.queue == "local":
             # Nothing else runs jobs against this database: whatever is "running" was cut off by a restart.
             self._recover(stale_before=utcnow() + timedelta(seconds=1))
@@ -193,6 +209,8 @@ class Services:
         timeout = self.settings.shutdown_timeout_s
         if self.local_worker is not None and not self.local_worker.stop(timeout=timeout):
             log.warning("worker still busy %g s into shutdown; its jobs are retried at the next start", timeout)
+        if self.webhooks is not None:
+            self.webhooks.stop()
         self._sweeper_stop.set()
         if self._sweeper is not None:
             self._sweeper.join(timeout=5)

@@ -63,6 +63,14 @@ class Settings:
     # Browser pages on these origins may call the API (CORS): comma-separated ("https://app.example.com"), "*" for
     # any; "" (the default) sends no CORS headers, so browsers allow same-origin pages only (the built-in UI).
     cors_origins: str = ""
+    # Webhooks on job completion (a request's `webhook_url`): the hosts they may go to, comma-separated ("*": any;
+    # "" = webhooks off), signed with webhook_secret (HMAC-SHA256, Standard Webhooks headers), retried with
+    # exponential backoff (webhook_backoff_s, doubling) until webhook_max_attempts.
+    webhook_hosts: str = ""
+    webhook_secret: str = ""
+    webhook_max_attempts: int = 6
+    webhook_backoff_s: float = 2.0
+    webhook_timeout_s: float = 10.0
     log_json: bool = True
 
     def __post_init__(self) -> None:
@@ -72,13 +80,15 @@ class Settings:
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype={self.dtype!r} is not one of {DTYPES}")
         for name in ("max_prompt_chars", "max_reference_images", "max_upload_bytes", "max_request_bytes",
-                     "max_image_pixels", "batch_max_images", "max_attempts", "default_rate_limit_per_minute"):
+                     "max_image_pixels", "batch_max_images", "max_attempts", "default_rate_limit_per_minute",
+                     "webhook_max_attempts"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name, engine_limit in (("max_prompt_chars", MAX_PROMPT_CHARS), ("max_reference_images", MAX_REFERENCES)):
             if getattr(self, name) > engine_limit:
                 raise ValueError(f"{name} must be at most {engine_limit} (the engine's), got {getattr(self, name)}")
-        for name in ("job_lease_s", "heartbeat_s", "sweep_interval_s", "sync_timeout_s", "shutdown_timeout_s"):
+        for name in ("job_lease_s", "heartbeat_s", "sweep_interval_s", "sync_timeout_s", "shutdown_timeout_s",
+                     "webhook_backoff_s", "webhook_timeout_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.batch_wait_s < 0:
@@ -86,8 +96,15 @@ class Settings:
         for origin in self.cors_origin_list:
             if origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin):
                 raise ValueError(f"cors_origins: {origin!r} is not an origin (scheme://host[:port], no path) or *")
+        if self.webhook_host_list and len(self.webhook_secret) < 16:
+            raise ValueError("webhook_hosts is set: webhook_secret (GLMIMAGE_WEBHOOK_SECRET) must be at least 16 "
+                             "characters, so receivers can check the signature")
         if self.heartbeat_s >= self.job_lease_s:
             raise ValueError(f"heartbeat_s ({self.heartbeat_s}) must be shorter than job_lease_s ({self.job_lease_s})")
+
+    @property
+    def webhook_host_list(self) -> list[str]:
+        return [h.strip().lower() for h in self.webhook_hosts.split(",") if h.strip()]
 
     @property
     def cors_origin_list(self) -> list[str]:

@@ -28,6 +28,7 @@ from glmimage.service.formats import output_options
 from glmimage.service.schemas import GenerationParams
 from glmimage.service.services import Services
 from glmimage.service.tables import ApiKey, BrandKit, Generation, Template
+from glmimage.service.webhooks import check_url
 from glmimage.service.worker import brand_spec
 
 MODEL_ALIASES = ("glm-image",)  # clients written for other deployments may send the family name
@@ -287,7 +288,9 @@ def build_spec(services: Services, session: Session, engine, params: GenerationP
         guidance=guidance, seed=params.seed, copy_bias=params.copy_bias, keep=params.keep, moderation=moderation,
         use_case=params.use_case,
         response_format=params.response_format,
-        references=[data for data, _ in checked], mask=mask, policy_flag=policy_flag, template_id=template_id,
+        references=[data for data, _ in checked], mask=mask, policy_flag=policy_flag,
+        webhook_url=None if params.webhook_url is None else check_url(params.webhook_url, services.settings),
+        template_id=template_id,
         brand_kit_id=brand_kit_id, variables=params.variables, parent_output_id=parent_output_id,
     )
 

@@ -150,6 +150,12 @@ class Generation(Base):
     moderation: Mapped[str | None] = mapped_column(String(20), nullable=True)  # None = "auto"
     # Masked edits: the OpenAI edit mask (a PNG whose alpha 0 marks where to edit); the rest keeps the reference.
     mask_hash: Mapped[str | None] = mapped_column(ForeignKey("assets.hash"), nullable=True)
+    # Webhook on completion: where to, and its delivery state (None: no webhook; "pending", "delivered",
+    # "failed" once webhook_max_attempts failed). webhook_next_at: when the next attempt is due (or leased until).
+    webhook_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    webhook_status: Mapped[str | None] = mapped_column(String(10), nullable=True, index=True)
+    webhook_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    webhook_next_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     # The seed that reproduces this generation alone (`glmimage generate ... --seed`); a job submitted without
     # one gets it when the worker places it in a batch (see worker.py).
     seed: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
@@ -236,3 +242,19 @@ class QAResult(Base):
     passed: Mapped[bool] = mapped_column(Boolean)
     score: Mapped[float | None] = mapped_column(Float, nullable=True)
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class WebhookDelivery(Base):
+    """One attempt to deliver a job's webhook: the delivery log shown at GET /v1/jobs/{id}/webhooks."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation_id: Mapped[str] = mapped_column(ForeignKey("generations.id"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    event: Mapped[str] = mapped_column(String(30))  # job.succeeded | job.failed | job.canceled
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: no HTTP answer
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    delivered: Mapped[bool] = mapped_column(Boolean)
+    duration_ms: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

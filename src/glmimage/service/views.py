@@ -3,7 +3,7 @@ response is written)."""
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -49,7 +49,8 @@ def generation_out(gen: Generation, base_url: str) -> GenerationOut:
         id=gen.id, kind=cast(JobKind, gen.kind), status=cast(JobStatus, gen.status), prompt=gen.prompt.text,
         width=gen.width, height=gen.height,
         steps=gen.steps, guidance=gen.guidance, seed=gen.seed, copy_bias=gen.copy_bias, keep=gen.keep,
-        moderation=gen.moderation, mask_hash=gen.mask_hash,        num_images=gen.num_images, model_id=gen.model_id,
+        moderation=gen.moderation, mask_hash=gen.mask_hash, webhook_url=gen.webhook_url,
+        webhook_status=cast(Any, gen.webhook_status),        num_images=gen.num_images, model_id=gen.model_id,
         use_case=gen.use_case, template_id=gen.template_id, brand_kit_id=gen.brand_kit_id, variables=gen.variables,
         parent_output_id=gen.parent_output_id, rerun_of_id=gen.rerun_of_id,
         reference_hashes=[i.asset_hash for i in gen.inputs], policy_flag=gen.policy_flag, attempts=gen.attempts,

@@ -57,6 +57,7 @@ async def read_edit_form(
     moderation: Annotated[str | None, Form(max_length=20)] = None,
     stream: Annotated[bool | None, Form(description="Server-sent events (OpenAI's image streaming).")] = None,
     partial_images: Annotated[int | None, Form(ge=0, le=3)] = None,
+    webhook_url: Annotated[str | None, Form(max_length=2000)] = None,
     user: Annotated[str | None, Form(max_length=200)] = None,
 ) -> EditUpload:
     files = [*(image or []), *(image_array or [])]
@@ -73,6 +74,7 @@ async def read_edit_form(
                                   use_case=use_case, quality=quality, output_format=output_format,
                                   output_compression=output_compression, background=background,
                                   moderation=moderation, stream=stream, partial_images=partial_images,
+                                  webhook_url=webhook_url,
                                   user=user)
     except ValidationError as exc:
         first = exc.errors()[0]

@@ -95,6 +95,7 @@ def rerun_generation(gen_id: str, body: RerunRequest, services: ServicesDep, ses
         response_format=source.response_format,
         references=[session.get_one(Asset, i.asset_hash).data for i in source.inputs], policy_flag=policy_flag,
         mask=session.get_one(Asset, source.mask_hash).data if source.mask_hash else None,
+        webhook_url=source.webhook_url if services.settings.webhook_host_list else None,  # webhooks still on
         template_id=source.template_id, brand_kit_id=source.brand_kit_id, variables=source.variables,
         parent_output_id=source.parent_output_id, rerun_of_id=source.id,
     )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal, cast
 
 from fastapi import APIRouter, Query
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from glmimage.service import jobs as job_store
@@ -13,7 +14,14 @@ from glmimage.service.deps import AnyKey, BaseUrl, EngineDep, GenerateKey, Servi
 from glmimage.service.errors import ERROR_RESPONSES, ApiError
 from glmimage.service.formats import output_options
 from glmimage.service.routes.common import EditForm, images_response, visible_generation
-from glmimage.service.schemas import GenerationOut, GenerationParams, ImagesResponse
+from glmimage.service.schemas import (
+    GenerationOut,
+    GenerationParams,
+    ImagesResponse,
+    WebhookDeliveryOut,
+    WebhookLog,
+)
+from glmimage.service.tables import WebhookDelivery
 from glmimage.service.views import generation_out, load_existing_generation
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=ERROR_RESPONSES)
@@ -77,3 +85,17 @@ def job_result(job_id: str, services: ServicesDep, session: SessionDep, key: Any
     """The images of a finished job, OpenAI-style (in `output_format`); 409 while it is queued or running."""
     options = output_options(output_format, output_compression)
     return images_response(services, visible_generation(session, job_id, key), response_format, base_url, options)
+
+
+@router.get("/{job_id}/webhooks", response_model=WebhookLog)
+def job_webhooks(job_id: str, session: SessionDep, key: AnyKey) -> WebhookLog:
+    """The job's webhook and every attempt to deliver it, oldest first."""
+    gen = visible_generation(session, job_id, key)
+    rows = session.scalars(select(WebhookDelivery).where(WebhookDelivery.generation_id == gen.id)
+                           .order_by(WebhookDelivery.id)).all()
+    return WebhookLog(
+        webhook_url=gen.webhook_url, webhook_status=cast(Any, gen.webhook_status),
+        next_attempt_at=gen.webhook_next_at if gen.webhook_status == "pending" else None,
+        data=[WebhookDeliveryOut(attempt=r.attempt, event=r.event, status_code=r.status_code, error=r.error,
+                                 delivered=r.delivered, duration_ms=r.duration_ms, created_at=r.created_at)
+              for r in rows])
