@@ -59,6 +59,9 @@ def test_create_edit_gallery_and_review(browser, engine, tmp_path):
         page.click("#submit")
         page.wait_for_selector("#job-status:has-text('succeeded')", timeout=60_000)
         assert page.locator("#result .qa-badge").count() == 2
+        # The card is there once the job is; its image may still be loading (slow under a loaded machine).
+        page.wait_for_function("(img => img && img.complete && img.naturalWidth > 0)"
+                               "(document.querySelector('#result figure img'))", timeout=30_000)
         assert page.locator("#result figure img").first.evaluate("img => img.naturalWidth") == 128
         shot(page, "1-create")
 
