@@ -18,8 +18,8 @@ from glmimage.service import jobs as job_store
 from glmimage.service.auth import ROLES, RateLimiter, create_key
 from glmimage.service.db import Database
 from glmimage.service.metrics import Metrics
+from glmimage.service.previews import PreviewBus
 from glmimage.service.settings import Settings
-from glmimage.service.streaming import PreviewBus
 from glmimage.service.tables import TERMINAL_STATES, ApiKey, Generation, utcnow
 from glmimage.service.webhooks import WebhookSender
 from glmimage.service.worker import (

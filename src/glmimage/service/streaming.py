@@ -5,9 +5,9 @@ Events, in OpenAI's image streaming format (`openai` clients read them with `str
 `image_generation.completed` / `image_edit.completed` per image, each with the job's `usage`. A failure after the
 stream started is an `error` event with the usual error body.
 
-Partial images come from the worker through a `PreviewBus` (in-process: the local worker; RQ workers in other
-processes send none, and the stream carries the completed images only). The worker publishes one preview per job
-that asks for them: its plan rendered with a single decoder step, after planning and before the full decode
+Partial images come from the worker through a `PreviewBus` (previews.py; in-process: the local worker; RQ workers
+in other processes send none, and the stream carries the completed images only). The worker publishes one preview
+per job that asks for them: its plan rendered with a single decoder step, after planning and before the full decode
 (the engine has no hook for previews in the middle of its denoising loop yet). OpenAI's contract allows this:
 fewer partial images than asked may arrive before the final one.
 """
@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import threading
 import time
 from collections.abc import AsyncIterator
 
@@ -28,42 +27,6 @@ from glmimage.service.formats import OutputOptions, encode
 
 MAX_PARTIAL_IMAGES = 3  # OpenAI's bound
 KEEPALIVE_S = 15.0  # a comment line this often, so proxies keep a quiet stream open
-
-
-class PreviewBus:
-    """Partial images from the worker thread to the requests streaming them. `subscribe` before the job can be
-    claimed (the worker asks `wanted` when it has something to show)."""
-
-    def __init__(self) -> None:
-        self._subscribers: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Queue]]] = {}
-        self._lock = threading.Lock()
-
-    def subscribe(self, job_id: str, loop: asyncio.AbstractEventLoop) -> asyncio.Queue:
-        queue: asyncio.Queue = asyncio.Queue()
-        with self._lock:
-            self._subscribers.setdefault(job_id, []).append((loop, queue))
-        return queue
-
-    def unsubscribe(self, job_id: str, queue: asyncio.Queue) -> None:
-        with self._lock:
-            left = [s for s in self._subscribers.get(job_id, []) if s[1] is not queue]
-            if left:
-                self._subscribers[job_id] = left
-            else:
-                self._subscribers.pop(job_id, None)
-
-    def wanted(self, job_id: str) -> bool:
-        with self._lock:
-            return job_id in self._subscribers
-
-    def publish(self, job_id: str, png: bytes) -> None:
-        with self._lock:
-            subscribers = list(self._subscribers.get(job_id, []))
-        for loop, queue in subscribers:
-            try:
-                loop.call_soon_threadsafe(queue.put_nowait, png)
-            except RuntimeError:  # that request's loop is closed: it went away
-                pass
 
 
 def sse(event: str, data: dict) -> str:

@@ -41,7 +41,7 @@ from glmimage.service.tables import BrandKit, Generation, Output, QAResult
 
 if TYPE_CHECKING:  # the engine (and torch) is imported where it is loaded, not with the service modules
     from glmimage.engine import Engine
-    from glmimage.service.streaming import PreviewBus
+    from glmimage.service.previews import PreviewBus
 
 log = logging.getLogger("glmimage.service.worker")
 SEED_RANGE = 2**31  # seeds people can read, type and pass around in JSON
@@ -210,14 +210,14 @@ class JobRunner:
         """What `engine.generate` / `engine.edit` do (the same plans, seeds and images), in their two stages, with a
         preview between them for the jobs streaming: each one's plan rendered with a single decoder step."""
         first, seed, n = jobs[0], sampling["seed"], sampling["num_images"]
-        size = {"width": sampling["width"], "height": sampling["height"]}
+        width, height = sampling["width"], sampling["height"]
         if first.kind == "edit":
             plans = [engine.plan(first.prompt.text, seed=seed, images=self._references(first),
-                                 copy_bias=first.copy_bias, **size)]
+                                 copy_bias=first.copy_bias, width=width, height=height)]
             keep = _edit_keep(engine, first.keep, self._mask(first))
         else:
             plans = engine.plan_many([j.prompt.text for j in jobs], seeds=[seed + k * n for k in range(len(jobs))],
-                                     **size)
+                                     width=width, height=height)
             keep = None
         for job, plan in zip(jobs, plans):
             if previews.wanted(job.id):

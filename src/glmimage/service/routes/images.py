@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
@@ -19,7 +20,7 @@ from glmimage.service.streaming import stream_job
 from glmimage.service.tables import ApiKey
 
 router = APIRouter(prefix="/v1/images", tags=["images (OpenAI-compatible)"], responses=ERROR_RESPONSES)
-STREAM_RESPONSE = {200: {"content": {"text/event-stream": {}},
+STREAM_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream": {}},
                          "description": "The images, or with `stream: true` server-sent events (OpenAI's format)."}}
 
 
