@@ -14,6 +14,7 @@ from safetensors.torch import load_file
 from glmimage.training import decoder, glyph, lora, planner, tokenizer, vae
 
 STEPS, SAVE_AT = 4, 2
+CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "train"
 
 
 def weights(folder: Path) -> dict[str, torch.Tensor]:
@@ -112,7 +113,8 @@ def test_tokenizer_resumes_exactly_and_reports_codebook(tokenizer_runs, vae_runs
     assert [r["stage"] for r in history] == ["vae", "tokenizer"] and history[-1]["metrics"] == metrics
 
 
-def test_semantic_tokenizer_resumes_exactly_and_reports_its_code_probe(stage_config, tokenizer_runs, vae_runs):
+def test_semantic_tokenizer_resumes_exactly_and_reports_its_code_probe(stage_config, tokenizer_runs, vae_runs,
+                                                                        script):
     """The per-cell shape/colour loss joins the trained loss (logged apart; the plain run's latent MSE is the same at
     step 1), training still resumes exactly, and the report carries the code probe."""
     from glmimage.training.data import make_world
@@ -139,9 +141,13 @@ def test_semantic_tokenizer_resumes_exactly_and_reports_its_code_probe(stage_con
     for stage in ("vit", "prequant", "quantized"):
         assert 0 <= metrics[f"probe_class_linear_{stage}"] <= 1
     assert "probe_class_accuracy" not in json.loads((tokenizer_runs[0] / "metrics.json").read_text())
+    # scripts/tokenizer_probe.py: the same probe of the exported directory
+    cfg = stage_config("tokenizer", "tokenizer-probe", probe_samples=12)
+    probe = script("tokenizer_probe").model_tokenizer_probe(full / "model", cfg)
+    assert probe and probe == pytest.approx({name: metrics[name] for name in probe}, rel=1e-4)
 
 
-def test_planner_resumes_exactly_and_keeps_the_tokenizer(planner_runs, tokenizer_runs):
+def test_planner_resumes_exactly_and_keeps_the_tokenizer(planner_runs, tokenizer_runs, stage_config, script):
     full, resumed = planner_runs
     assert_same(full / "model" / "vision_language_encoder", resumed / "model" / "vision_language_encoder")
     before = weights(tokenizer_runs[0] / "model" / "vision_language_encoder")
@@ -152,6 +158,9 @@ def test_planner_resumes_exactly_and_keeps_the_tokenizer(planner_runs, tokenizer
     metrics = json.loads((full / "metrics.json").read_text())
     assert {"val_loss_t2i", "val_loss_edit", "val_token_accuracy_t2i", "val_kept_cell_accuracy_edit",
             "val_changed_cell_accuracy_edit", "val_kept_cell_share_edit"} <= metrics.keys()
+    # scripts/planner_report.py measures the exported directory as the run measured its weights
+    report = script("planner_report").model_planner_report(full / "model", stage_config("planner", "planner-report"))
+    assert report == pytest.approx({name: metrics[name] for name in report}, rel=1e-4)
 
 
 def test_decoder_resumes_exactly_and_its_model_generates(decoder_runs, tokenizer_runs):
@@ -170,9 +179,10 @@ def test_decoder_resumes_exactly_and_its_model_generates(decoder_runs, tokenizer
     assert isinstance(GlmImagePipeline.from_pretrained(full / "model"), GlmImagePipeline)
 
 
-def test_decoder_logs_the_held_out_loss_of_the_weights_it_exports(stage_config, decoder_runs):
+def test_decoder_logs_the_held_out_loss_of_the_weights_it_exports(stage_config, decoder_runs, script, capsys):
     """At each save point the EMA weights' velocity MSE on validation designs is logged; the final one is in
-    metrics.json and is what the exported directory measures on its own (same designs, same fixed draws)."""
+    metrics.json and is what the exported directory measures on its own (same designs, same fixed draws), with
+    scripts/decoder_heldout_report.py."""
     full = decoder_runs[0]
     rows = [line.split(",") for line in (full / "log.csv").read_text().splitlines()[1:]]
     heldout = {int(step): float(value) for step, name, value, _ in rows if name == "loss_heldout"}
@@ -181,13 +191,17 @@ def test_decoder_logs_the_held_out_loss_of_the_weights_it_exports(stage_config, 
     assert metrics["heldout_velocity_mse"] == pytest.approx(heldout[STEPS], rel=1e-5)
     cfg = stage_config("decoder", "decoder-heldout")
     assert cfg.heldout_samples > 0
-    report = decoder.model_heldout_report(full / "model", cfg)
+    heldout_script = script("decoder_heldout_report")
+    report = heldout_script.model_heldout_report(full / "model", cfg)
     names = {f"heldout_{key}{suffix}" for suffix, *_ in decoder.HELDOUT_CONDITIONS
              for key in ("velocity_mse", "text_velocity_mse")}
     assert report.keys() == names <= metrics.keys()
     for name, value in report.items():
         assert value == pytest.approx(metrics[name], rel=1e-4), name
-    assert decoder.model_heldout_report(full / "model", cfg) == report  # fixed draws: the same numbers twice
+    # fixed draws: the same numbers twice (here from the script's command line, same tiny config)
+    capsys.readouterr()
+    assert heldout_script.main([str(full / "model"), "--config", str(CONFIGS / "decoder-tiny.yaml")]) == 0
+    assert json.loads(capsys.readouterr().out) == {"model": str(full / "model"), **report}
     # the conditions really are dropped: the letters' error moves without glyphs and without the plan
     with_all = report["heldout_text_velocity_mse"]
     assert report["heldout_text_velocity_mse_no_glyphs"] != pytest.approx(with_all, rel=1e-6)

@@ -302,16 +302,6 @@ def heldout_report(transformer, text_encoder, tokenizer, items: list[dict], cfg,
     return report
 
 
-def model_heldout_report(model_dir: str | Path, cfg: DecoderTrainConfig) -> dict:
-    """The held-out report of a model directory (e.g. the shipped weights beside a candidate), as a run writes it."""
-    from glmimage.models.load import load_model_dir
-
-    pipe = load_model_dir(model_dir, torch.float32).pipe
-    install_masked_attention(pipe.transformer)
-    items = heldout_items(pipe, cfg)
-    return heldout_report(pipe.transformer, pipe.text_encoder, pipe.tokenizer, items, cfg, pipe.scheduler.config)
-
-
 @torch.no_grad()
 def evaluate(run: Run, model_dir: Path) -> dict:
     """Decode validation samples from their ground-truth codes with the engine (loaded from the exported model

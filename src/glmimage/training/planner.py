@@ -172,15 +172,6 @@ def evaluate(run: Run, pipe) -> dict:
     return validation_report(pipe, run.cfg)
 
 
-def model_planner_report(model_dir: str | Path, cfg: PlannerTrainConfig) -> dict:
-    """The validation report of a model directory's planner (e.g. the shipped weights beside a candidate)."""
-    from glmimage.models.load import load_model_dir
-
-    pipe = load_model_dir(model_dir, torch.float32).pipe
-    pipe.vision_language_encoder.eval()
-    return validation_report(pipe, cfg)
-
-
 def train(cfg: PlannerTrainConfig) -> Path:
     run = start_run("planner", cfg)
     pipe = load_pipeline(cfg)

@@ -257,14 +257,6 @@ def tokenizer_probe(planner, image_processor, cfg) -> dict[str, float]:
     return out
 
 
-def model_tokenizer_probe(model_dir: str, cfg: TokenizerTrainConfig) -> dict[str, float]:
-    """The code probe of any model directory's tokenizer (e.g. the shipped nano), at `cfg.probe_samples` designs."""
-    from glmimage.models.load import load_model_dir
-
-    pipe = load_model_dir(model_dir).pipe
-    return tokenizer_probe(pipe.vision_language_encoder, pipe.processor.image_processor, cfg)
-
-
 def export(run: Run, pipe, head: LatentHead) -> Path:
     if run.main:
         from safetensors.torch import save_file
