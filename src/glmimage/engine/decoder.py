@@ -22,13 +22,19 @@ from glmimage.engine.glyphs import pad_batch
 from glmimage.engine.plan import Plan, upsample_tokens
 
 
+def resolution_shift(scheduler_config, image_seq_len: int) -> float:
+    """The time shift mu for an image of `image_seq_len` patches, as the reference computes it (the sampler and the
+    training noise levels both use it)."""
+    return calculate_shift(image_seq_len, scheduler_config.get("base_image_seq_len", 256),
+                           scheduler_config.get("base_shift", 0.25), scheduler_config.get("max_shift", 0.75))
+
+
 def flow_timesteps(scheduler: FlowMatchEulerDiscreteScheduler, steps: int, image_seq_len: int, device) -> torch.Tensor:
     """Set the scheduler's schedule as the reference does: linear timesteps, sigma = t/1000, linear shift mu."""
     cfg = scheduler.config
     timesteps = np.linspace(cfg.num_train_timesteps, 1.0, steps + 1)[:-1].astype(np.int64).astype(np.float32)
     sigmas = timesteps / cfg.num_train_timesteps
-    mu = calculate_shift(image_seq_len, cfg.get("base_image_seq_len", 256), cfg.get("base_shift", 0.25),
-                         cfg.get("max_shift", 0.75))
+    mu = resolution_shift(cfg, image_seq_len)
     scheduler.set_timesteps(timesteps=timesteps, sigmas=sigmas, device=device, mu=mu)
     return scheduler.timesteps
 
@@ -47,6 +53,20 @@ def encode_reference(vae, image_processor, image, mean: torch.Tensor, std: torch
     return pixels, (vae.encode(pixels).latent_dist.mode() - mean) / std
 
 
+def reference_pass(transformer, latents: torch.Tensor, prior: torch.Tensor, target_size: torch.Tensor,
+                   cache: GlmImageKVCache) -> None:
+    """One forward of a batch of reference latents (row i: one reference of cache slot i) at timestep 0, with no
+    glyphs and the reference's own plan tokens, so the cache (in write mode) keeps every layer's keys/values. The
+    engine and the decoder's training both write reference caches with it."""
+    batch = latents.shape[0]
+    device = latents.device
+    empty_text = torch.zeros(batch, 0, transformer.config.text_embed_dim, device=device, dtype=transformer.dtype)
+    crop = torch.zeros((batch, 2), device=device, dtype=target_size.dtype if target_size.is_floating_point() else None)
+    transformer(hidden_states=latents, encoder_hidden_states=empty_text, prior_token_id=prior,
+                prior_token_drop=torch.zeros_like(prior, dtype=torch.bool), timestep=torch.zeros(batch, device=device),
+                target_size=target_size, crop_coords=crop, kv_caches=cache)
+
+
 @torch.no_grad()
 def write_reference_cache(transformer, vae, image_processor, plans: list[Plan], dtype) -> GlmImageKVCache | None:
     """Run each plan's references once through the DiT at t=0 and keep every layer's keys/values (one slot per plan)."""
@@ -58,18 +78,11 @@ def write_reference_cache(transformer, vae, image_processor, plans: list[Plan], 
     mean, std = vae_stats(vae, device, dtype)
     cache = GlmImageKVCache(num_layers=transformer.config.num_layers)
     cache.set_mode("write")
-    empty_text = torch.zeros(1, 0, transformer.config.text_embed_dim, device=device, dtype=dtype)
     for plan in plans:
         for image, tokens, (gh, gw) in zip(plan.reference_images, plan.reference_tokens, plan.reference_grids):
             pixels, latent = encode_reference(vae, image_processor, image, mean, std, device, dtype)
             prior = upsample_tokens(tokens, gh, gw).to(device)
-            transformer(
-                hidden_states=latent, encoder_hidden_states=empty_text, prior_token_id=prior,
-                prior_token_drop=torch.zeros_like(prior, dtype=torch.bool), timestep=torch.zeros((1,), device=device),
-                target_size=torch.tensor([pixels.shape[-2:]], device=device),
-                crop_coords=torch.zeros((1, 2), device=device),
-                kv_caches=cache,
-            )
+            reference_pass(transformer, latent, prior, torch.tensor([pixels.shape[-2:]], device=device), cache)
         cache.next_sample()
     lengths = {c.shape[1] for c in cache[0].k_caches}
     if len(lengths) > 1:

@@ -36,6 +36,7 @@ from glmimage.engine.plan import Plan
 from glmimage.engine.planner import make_plan, make_plans
 from glmimage.engine.references import fit_reference, load_reference
 from glmimage.engine.results import GenerationResult
+from glmimage.engine.seeds import plan_seeds
 from glmimage.errors import InputError, ModelLoadError
 from glmimage.models.load import HEAVY_COMPONENTS, LoadedModel, load_component, load_model
 from glmimage.models.sizes import resolve_size
@@ -340,8 +341,7 @@ class Engine:
             raise InputError("no prompt given")
         steps, guidance, seed, num_images = self._sampling(steps, guidance, seed, num_images)
         width, height = self._size(width, height)
-        plans = self.plan_many(prompts, width, height, [seed + k * num_images for k in range(len(prompts))],
-                               progress=progress)
+        plans = self.plan_many(prompts, width, height, plan_seeds(seed, len(prompts), num_images), progress=progress)
         return self.decode(plans, seed=seed, steps=steps, guidance=guidance, num_images=num_images, progress=progress,
                            output_type=output_type)
 

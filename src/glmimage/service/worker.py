@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Final, Literal, Self, TypedDict
 from PIL import Image, PngImagePlugin
 
 from glmimage.engine.glyph_text import extract_glyph_texts
+from glmimage.engine.seeds import plan_seeds
 from glmimage.errors import GlmImageError
 from glmimage.io import METADATA_KEY
 from glmimage.prompts.brand import BrandKit as BrandKitSpec
@@ -216,7 +217,7 @@ class JobRunner:
                                  copy_bias=first.copy_bias, width=width, height=height)]
             keep = _edit_keep(engine, first.keep, self._mask(first))
         else:
-            plans = engine.plan_many([j.prompt.text for j in jobs], seeds=[seed + k * n for k in range(len(jobs))],
+            plans = engine.plan_many([j.prompt.text for j in jobs], seeds=plan_seeds(seed, len(jobs), n),
                                      width=width, height=height)
             keep = None
         for job, plan in zip(jobs, plans):

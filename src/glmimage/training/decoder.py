@@ -32,9 +32,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from diffusers.models.transformers.transformer_glm_image import GlmImageKVCache
-from diffusers.pipelines.glm_image.pipeline_glm_image import calculate_shift
 
 from glmimage.engine.attention import install_masked_attention
+from glmimage.engine.decoder import reference_pass, resolution_shift
 from glmimage.engine.glyph_text import extract_glyph_texts
 from glmimage.engine.glyphs import glyph_token_rows, pad_batch
 from glmimage.engine.plan import upsample_tokens
@@ -103,8 +103,7 @@ def glyph_embeddings(tokenizer, text_encoder, texts: list[list[str]], device) ->
 
 def shifted_sigmas(u: torch.Tensor, image_seq_len: int, scheduler_config) -> torch.Tensor:
     """The sampler's noise level for unshifted time u: linear time shift with the resolution-dependent mu."""
-    mu = calculate_shift(image_seq_len, scheduler_config.get("base_image_seq_len", 256),
-                         scheduler_config.get("base_shift", 0.25), scheduler_config.get("max_shift", 0.75))
+    mu = resolution_shift(scheduler_config, image_seq_len)
     return mu / (mu + (1 / u - 1))
 
 
@@ -115,17 +114,13 @@ def reference_cache(transformer, items: list[dict], grad: bool) -> GlmImageKVCac
     device, dtype = transformer.device, transformer.dtype
     cache = GlmImageKVCache(num_layers=transformer.config.num_layers)
     cache.set_mode("write")
-    empty_text = torch.zeros(batch, 0, transformer.config.text_embed_dim, device=device, dtype=dtype)
     with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
         for j in range(len(items[0]["ref_latents"])):
             latents = torch.stack([it["ref_latents"][j] for it in items]).to(device, dtype)
             prior = torch.stack([upsample_tokens(it["ref_codes"][j], *it["ref_grids"][j]) for it in items]).to(device)
             width, height = items[0]["ref_sizes"][j]
             size = torch.tensor([[height, width]] * batch, device=device, dtype=dtype)
-            transformer(hidden_states=latents, encoder_hidden_states=empty_text, prior_token_id=prior,
-                        prior_token_drop=torch.zeros_like(prior, dtype=torch.bool),
-                        timestep=torch.zeros(batch, device=device), target_size=size,
-                        crop_coords=torch.zeros(batch, 2, device=device, dtype=dtype), kv_caches=cache)
+            reference_pass(transformer, latents, prior, size, cache)
     cache.set_mode("read")
     return cache
 
