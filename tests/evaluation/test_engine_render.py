@@ -17,8 +17,7 @@ def sample():
 
 def test_ground_truth_plans_decode_the_renders_own_codes(tiny_dir, sample):
     from glmimage.engine import Engine
-    from glmimage.engine.planner import target_grids
-    from glmimage.training.data import vq_codes
+    from glmimage.engine.planner import target_grids, vq_codes
 
     engine = Engine.from_pretrained(str(tiny_dir))
     truth = EngineRenderer(engine, SamplingConfig(steps=2, seed=3, plans="ground-truth"))
@@ -42,7 +41,7 @@ def test_plan_source_is_checked():
 
 def test_ground_truth_edit_plans_keep_the_references_and_take_the_targets_codes(tiny_dir):
     from glmimage.engine import Engine
-    from glmimage.training.data import vq_codes
+    from glmimage.engine.planner import vq_codes
 
     es = next(e for e in map(World(WorldConfig(size=128, split="test")).edit_sample, range(8)) if e.local)
     engine = Engine.from_pretrained(str(tiny_dir))

@@ -12,11 +12,14 @@ import copy
 import time
 
 import torch
+from PIL import Image
 from tqdm.auto import tqdm
 from transformers import LogitsProcessor, LogitsProcessorList
 
 from glmimage.engine.fast_planner import sample_tokens, sampling_processors, supports_fast_sampling
 from glmimage.engine.plan import Plan
+
+VQ_PATCH = 16  # vision patch (preset patch_size); the planner's grid is side/32 because the processor halves first
 
 
 class CodesOnlyLogitsProcessor(LogitsProcessor):
@@ -79,6 +82,26 @@ def reference_tokens(planner, pixel_values: torch.Tensor, grids: torch.Tensor) -
     codes = planner.get_image_tokens(list(features), grids)
     sizes = grids.prod(dim=-1).tolist()
     return list(torch.split(codes, sizes))
+
+
+def vq_inputs(image_processor, images: list[Image.Image], grid: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Packed ViT patches of images resized so their planner grid is `grid` (h, w): resize to grid*16 pixels and
+    skip the processor's own resize; for an image whose sides are 32*grid this equals the processor's output."""
+    h, w = grid
+    resized = [img if img.size == (w * VQ_PATCH, h * VQ_PATCH) else
+               img.resize((w * VQ_PATCH, h * VQ_PATCH), Image.Resampling.BICUBIC) for img in images]
+    out = image_processor(images=resized, do_resize=False, return_tensors="pt")
+    return out["pixel_values"], out["image_grid_thw"]
+
+
+@torch.no_grad()
+def vq_codes(planner, image_processor, images: list[Image.Image], grid: tuple[int, int]) -> torch.Tensor:
+    """(B, h*w) semantic-VQ codes of images at a planner grid, with the library's quantizer."""
+    pixel_values, grids = vq_inputs(image_processor, images, grid)
+    model = planner.model
+    features = model.get_image_features(pixel_values.to(planner.device), grids.to(planner.device)).pooler_output
+    codes = model.get_image_tokens(list(features), grids)
+    return codes.view(len(images), -1).cpu()
 
 
 def chat_inputs(processor, contents: list[list[dict]], width: int, height: int, device) -> dict:

@@ -86,7 +86,7 @@ class EngineRenderer:
                     reference_tokens=[self._codes(r, g) for r, g in zip(refs, ref_grids)], reference_images=refs)
 
     def _codes(self, image: Image.Image, grid: tuple[int, int]):
-        from glmimage.training.data import vq_codes
+        from glmimage.engine.planner import vq_codes
 
         pipe = self.engine.pipe
         return vq_codes(pipe.vision_language_encoder, pipe.processor.image_processor, [image], grid)[0]

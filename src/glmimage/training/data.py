@@ -18,10 +18,9 @@ import torch
 from PIL import Image
 
 from glmimage.data import World, WorldConfig
+from glmimage.engine.planner import VQ_PATCH, vq_codes, vq_inputs  # noqa: F401 - the stages read codes through data
 from glmimage.engine.references import fit_reference
 from glmimage.training.common import derived_seed
-
-VQ_PATCH = 16  # vision patch (preset patch_size); the planner's grid is side/32 because the processor halves first
 
 
 def make_world(cfg, split: str = "train") -> World:
@@ -96,26 +95,6 @@ def text_mask(boxes, width: int, height: int, cell: int) -> torch.Tensor:
 def vae_pixels(pipe, images: list[Image.Image]) -> torch.Tensor:
     """(B, 3, H, W) in [-1, 1], as the pipeline's VaeImageProcessor prepares images (and the engine references)."""
     return torch.cat([pipe.image_processor.preprocess(img, height=img.height, width=img.width) for img in images])
-
-
-def vq_inputs(image_processor, images: list[Image.Image], grid: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Packed ViT patches of images resized so their planner grid is `grid` (h, w): resize to grid*16 pixels and
-    skip the processor's own resize; for an image whose sides are 32*grid this equals the processor's output."""
-    h, w = grid
-    resized = [img if img.size == (w * VQ_PATCH, h * VQ_PATCH) else
-               img.resize((w * VQ_PATCH, h * VQ_PATCH), Image.Resampling.BICUBIC) for img in images]
-    out = image_processor(images=resized, do_resize=False, return_tensors="pt")
-    return out["pixel_values"], out["image_grid_thw"]
-
-
-@torch.no_grad()
-def vq_codes(planner, image_processor, images: list[Image.Image], grid: tuple[int, int]) -> torch.Tensor:
-    """(B, h*w) semantic-VQ codes of images at a planner grid, with the library's quantizer."""
-    pixel_values, grids = vq_inputs(image_processor, images, grid)
-    model = planner.model
-    features = model.get_image_features(pixel_values.to(planner.device), grids.to(planner.device)).pooler_output
-    codes = model.get_image_tokens(list(features), grids)
-    return codes.view(len(images), -1).cpu()
 
 
 def sized(image: Image.Image, size: int) -> Image.Image:
