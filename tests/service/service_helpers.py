@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import io
+from collections.abc import Iterator
 from typing import Self
 
 import numpy as np
@@ -71,6 +74,30 @@ class LiveServer:
 
 POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"  # env GLMIMAGE_TEST_POSTGRES overrides
 REDIS_URL = "redis://127.0.0.1:6379/0"  # env GLMIMAGE_TEST_REDIS overrides
+
+
+@contextlib.contextmanager
+def tiny_live_server(engine, data_dir) -> Iterator[LiveServer]:
+    """A real uvicorn server on loopback over the tiny engine (no OCR): what the `openai` client tests talk to."""
+    from glmimage.service.app import create_app
+    from glmimage.service.settings import Settings
+
+    settings = Settings(model="tiny", data_dir=data_dir, ocr=False, log_json=False)
+    with LiveServer(create_app(settings, engine=engine, text_checker=None)) as live:
+        yield live
+
+
+def openai_client(server: LiveServer):
+    """The official `openai` client with the server's bootstrap admin key, no retries."""
+    import openai
+
+    key = server.app.state.services.bootstrap_key
+    return openai.OpenAI(api_key=key, base_url=server.url + "/v1", max_retries=0, timeout=60)
+
+
+def decode_b64(item) -> Image.Image:
+    """The image of an `openai` response item with b64_json."""
+    return Image.open(io.BytesIO(base64.b64decode(item.b64_json)))
 
 
 def fresh_postgres_database():

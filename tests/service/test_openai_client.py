@@ -1,6 +1,5 @@
 """The official `openai` Python client against a real uvicorn server on loopback."""
 
-import base64
 import io
 
 import httpx
@@ -8,27 +7,21 @@ import openai
 import pytest
 from PIL import Image
 
-from tests.service.service_helpers import LiveServer, png_bytes
+from tests.service.service_helpers import decode_b64, openai_client, png_bytes, tiny_live_server
 
 
 @pytest.fixture(scope="module")
 def server(engine, tmp_path_factory):
-    from glmimage.service.app import create_app
-    from glmimage.service.settings import Settings
-
-    settings = Settings(model="tiny", data_dir=tmp_path_factory.mktemp("openai"), ocr=False, log_json=False)
-    with LiveServer(create_app(settings, engine=engine, text_checker=None)) as live:
+    with tiny_live_server(engine, tmp_path_factory.mktemp("openai")) as live:
         yield live
 
 
 @pytest.fixture(scope="module")
 def client(server):
-    key = server.app.state.services.bootstrap_key
-    return openai.OpenAI(api_key=key, base_url=server.url + "/v1", max_retries=0, timeout=60)
+    return openai_client(server)
 
 
-def decode(item) -> Image.Image:
-    return Image.open(io.BytesIO(base64.b64decode(item.b64_json)))
+decode = decode_b64
 
 
 def test_generate_b64_with_n(client):

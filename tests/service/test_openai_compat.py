@@ -1,7 +1,6 @@
 """What OpenAI Images users expect (issue 24): the official `openai` client against a real uvicorn server on
 loopback: models, the SDKs' sizes, output formats, quality, moderation, usage, rate-limit headers, CORS."""
 
-import base64
 import io
 
 import httpx
@@ -9,27 +8,21 @@ import openai
 import pytest
 from PIL import Image
 
-from tests.service.service_helpers import LiveServer
+from tests.service.service_helpers import decode_b64, openai_client, tiny_live_server
 
 
 @pytest.fixture(scope="module")
 def server(engine, tmp_path_factory):
-    from glmimage.service.app import create_app
-    from glmimage.service.settings import Settings
-
-    settings = Settings(model="tiny", data_dir=tmp_path_factory.mktemp("openai-compat"), ocr=False, log_json=False)
-    with LiveServer(create_app(settings, engine=engine, text_checker=None)) as live:
+    with tiny_live_server(engine, tmp_path_factory.mktemp("openai-compat")) as live:
         yield live
 
 
 @pytest.fixture(scope="module")
 def client(server):
-    key = server.app.state.services.bootstrap_key
-    return openai.OpenAI(api_key=key, base_url=server.url + "/v1", max_retries=0, timeout=60)
+    return openai_client(server)
 
 
-def decode(item) -> Image.Image:
-    return Image.open(io.BytesIO(base64.b64decode(item.b64_json)))
+decode = decode_b64
 
 
 def test_models_list_and_retrieve(client, engine):
