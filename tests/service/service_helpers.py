@@ -127,6 +127,50 @@ def fresh_postgres_database():
         admin.close()
 
 
+class RqWorkers:
+    """`glmimage serve worker` processes (the tiny model, one thread each) on `database_url` and the Redis queue
+    `queue_name`, each logging to `log_dir/<name>.log`. On exit they get SIGTERM (RQ's warm shutdown: finish the
+    current job, then exit), and SIGKILL where they have not stopped within 30 s."""
+
+    def __init__(self, log_dir, database_url: str, redis_url: str, queue_name: str, **env: str) -> None:
+        import os
+
+        self.log_dir = log_dir
+        self.env = {**os.environ, "GLMIMAGE_MODEL": "tiny", "DATABASE_URL": database_url, "REDIS_URL": redis_url,
+                    "GLMIMAGE_QUEUE": "rq", "GLMIMAGE_RQ_QUEUE": queue_name, "GLMIMAGE_OCR": "false",
+                    "GLMIMAGE_LOG_JSON": "false",
+                    "OMP_NUM_THREADS": "1",  # workers and tests share two cores: spinning OpenMP threads thrash
+                    **env}
+        self.procs: dict = {}  # name -> subprocess.Popen
+        self._logs = contextlib.ExitStack()
+
+    def start(self, name: str):
+        import subprocess
+        import sys
+
+        log = self._logs.enter_context(open(self.log_dir / f"{name}.log", "w"))  # noqa: SIM115 - closed on exit
+        self.procs[name] = subprocess.Popen([sys.executable, "-m", "glmimage.cli.main", "serve", "worker", "--name",
+                                             name], env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        return self.procs[name]
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import subprocess
+
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs.values():
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self._logs.close()
+
+
 def redis_or_fail():
     import os
 

@@ -1,9 +1,5 @@
 """Several `glmimage serve worker` processes on loopback, against a real Redis (RQ) and a real PostgreSQL."""
 
-import contextlib
-import os
-import subprocess
-import sys
 import time
 import uuid
 
@@ -15,7 +11,7 @@ from sqlalchemy import select
 from glmimage.service.app import create_app
 from glmimage.service.settings import Settings
 from glmimage.service.tables import Generation
-from tests.service.service_helpers import FAST, fresh_postgres_database, redis_or_fail
+from tests.service.service_helpers import FAST, RqWorkers, fresh_postgres_database, redis_or_fail
 
 
 @pytest.fixture
@@ -29,31 +25,13 @@ def rq_setup(postgres_url, engine, tmp_path):
     name = f"glmimage-test-{uuid.uuid4().hex[:10]}"
     settings = Settings(model="tiny", data_dir=tmp_path, database_url=postgres_url, queue="rq", redis_url=redis_url,
                         rq_queue=name, ocr=False, log_json=False)
-    env = {**os.environ, "GLMIMAGE_MODEL": "tiny", "DATABASE_URL": postgres_url, "REDIS_URL": redis_url,
-           "GLMIMAGE_QUEUE": "rq", "GLMIMAGE_RQ_QUEUE": name, "GLMIMAGE_OCR": "false", "GLMIMAGE_LOG_JSON": "false",
-           "OMP_NUM_THREADS": "1"}  # two workers and the tests share two cores: spinning OpenMP threads thrash
-    workers: list[subprocess.Popen] = []
-    logs = contextlib.ExitStack()
-
-    def start_worker(worker_name: str) -> None:
-        log = logs.enter_context(open(tmp_path / f"{worker_name}.log", "w"))  # noqa: SIM115 - ExitStack closes it
-        workers.append(subprocess.Popen([sys.executable, "-m", "glmimage.cli.main", "serve", "worker", "--name",
-                                         worker_name], env=env, stdout=log, stderr=subprocess.STDOUT))
-
     queue = Queue(name, connection=redis)
-    with TestClient(create_app(settings, engine=engine, text_checker=None)) as client:
-        try:
-            yield client, queue, start_worker
-        finally:
-            for proc in workers:
-                proc.terminate()  # RQ's warm shutdown: finish the current job, then exit
-            for proc in workers:
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-            queue.delete(delete_jobs=True)
-            logs.close()
+    try:
+        with RqWorkers(tmp_path, postgres_url, redis_url, name) as workers, \
+                TestClient(create_app(settings, engine=engine, text_checker=None)) as client:
+            yield client, queue, workers.start
+    finally:
+        queue.delete(delete_jobs=True)  # after the workers stopped
 
 
 def wait_for(predicate, timeout, what):
