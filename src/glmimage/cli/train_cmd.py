@@ -19,6 +19,8 @@ STAGES = {
     "glyph": "glmimage.training.glyph",
     "decoder": "glmimage.training.decoder",
     "lora": "glmimage.training.lora",
+    "grpo-planner": "glmimage.training.grpo_planner",
+    "grpo-decoder": "glmimage.training.grpo_decoder",
 }
 HELP = {
     "vae": "stage 1: the VAE (AutoencoderKL); writes latents_mean/std",
@@ -27,6 +29,8 @@ HELP = {
     "glyph": "optional, before the decoder: align the glyph encoder to rendered strings (Glyph-ByT5-style)",
     "decoder": "stage 4: the DiT decoder and glyph encoder by flow matching",
     "lora": "stage 5: LoRA adapters for decoder and planner from a folder of images + captions",
+    "grpo-planner": "RL after stage 4: the planner by GRPO, rewarded on layouts the frozen decoder renders",
+    "grpo-decoder": "RL after stage 4: the DiT by Flow-GRPO (SDE rollouts), rewarded on OCR-read text",
 }
 
 
