@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The long nano lettering runs (docs/training-runs.md): the decoder (both cores) and, beside it at the lowest CPU
-# priority on one thread, the planner. Starts them, or resumes each exactly from its latest checkpoint, in the
-# background. Checkpoints, logs and the data cache live in ~/glmimage-runs (outside the work tree, so they survive a
-# fresh checkout); if that folder is gone the runs start again from the shipped weights (the cache is rebuilt first).
-#   scripts/train-nano-words.sh              # start or resume both
-#   scripts/train-nano-words.sh decoder      # only the decoder (e.g. for a quiet benchmark of it)
-#   scripts/train-nano-words.sh stop         # stop both (each resumes exactly from its last save point, every 250 steps)
+# The long nano lettering runs (docs/training-runs.md), one at a time on both cores: the decoder (the default) or
+# the planner. Starts one, or resumes it exactly from its latest checkpoint, in the background. Checkpoints, logs and
+# the data cache live in ~/glmimage-runs (outside the work tree, so they survive a fresh checkout); if that folder is
+# gone the runs start again from the shipped weights (the cache is rebuilt first).
+#   scripts/train-nano-words.sh              # start or resume the decoder
+#   scripts/train-nano-words.sh planner      # start or resume the planner (stop the decoder first)
+#   scripts/train-nano-words.sh stop         # stop whichever runs (each resumes exactly from its last save point)
+# The planner beside the decoder on one thread at nice 19 made 43 s a step (243 steps in 2h20m, never reaching a
+# save point): two runs on two cores starve one, so they take turns.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${GLMIMAGE_RUNS:-$HOME/glmimage-runs}/nano-words"
@@ -32,14 +34,11 @@ start() {  # stage, nice level, extra arguments
 }
 
 make setup >/dev/null
-start decoder 0
-if [[ "${1:-}" != "decoder" ]]; then
-  # Both runs read the same cache: the planner starts once the decoder has built it and begun training.
-  if grep -q "decoder:" "$RUNS/decoder.out" 2>/dev/null; then
-    start planner 19 --set cpu_threads=1
-  else
-    echo "planner starts when the decoder's data cache is built"
-    (until grep -q "decoder:" "$RUNS/decoder.out" 2>/dev/null; do sleep 10; done
-     start planner 19 --set cpu_threads=1 >/dev/null) &
-  fi
-fi
+stage="${1:-decoder}"
+case "$stage" in
+  decoder|planner) ;;
+  *) echo "usage: $0 [decoder|planner|stop]" >&2; exit 2 ;;
+esac
+other=$([[ "$stage" == decoder ]] && echo planner || echo decoder)
+if running "$other"; then echo "$other is running: stop it first ($0 stop)" >&2; exit 1; fi
+start "$stage" 0
