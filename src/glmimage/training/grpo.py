@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -129,6 +130,37 @@ def prompt_indices(run: common.Run, step: int) -> list[int]:
     from glmimage.training.data import dataset_index
 
     return [dataset_index(p, run.cfg.num_samples, run.cfg.seed) for p in run.positions(step)]
+
+
+# -- the run's save points -------------------------------------------------------------------------------------
+def save_hooks(run: common.Run, pipe, ema, module: torch.nn.Module, report):
+    """(held_out(step), save_point(step)) of a GRPO run: the held-out figures (`report()`, with the EMA weights when
+    there are any) logged at `step`; a save point exports the model directory, logs the figures and redraws the
+    reward curves."""
+
+    def held_out(step: int) -> dict:
+        if not run.cfg.heldout_samples:
+            return {}
+        with common.with_ema_weights(ema, module.parameters()):
+            figures = report()
+        common.log_scalars(run, step, figures)
+        return figures
+
+    def save_point(step: int) -> None:
+        common.export_with_ema(run, pipe, ema, module)
+        held_out(step)
+        plot_rewards(run)
+
+    return held_out, save_point
+
+
+def finish_run(run: common.Run, pipe, ema, module: torch.nn.Module, held_out) -> Path:
+    """The end of a GRPO run: the model directory, the last held-out figures (also the run's metrics), the curves."""
+    path = common.export_with_ema(run, pipe, ema, module)
+    metrics = held_out(run.cfg.steps)
+    plot_rewards(run)
+    common.record_metrics(run, metrics if run.main else {})
+    return path
 
 
 # -- rendering ------------------------------------------------------------------------------------------------

@@ -261,18 +261,7 @@ def train(cfg: DecoderGrpoConfig) -> Path:
     world = make_world(cfg)
     dtype = transformer.dtype
 
-    def held_out(step: int) -> dict:
-        if not cfg.heldout_samples:
-            return {}
-        with common.with_ema_weights(ema, transformer.parameters()):
-            report = heldout_report(run, pipe, transformer)
-        common.log_scalars(run, step, report)
-        return report
-
-    def save_point(step: int) -> None:
-        common.export_with_ema(run, pipe, ema, transformer)
-        held_out(step)
-        grpo.plot_rewards(run)
+    held_out, save_point = grpo.save_hooks(run, pipe, ema, transformer, lambda: heldout_report(run, pipe, transformer))
 
     if run.start_step == 0:
         held_out(0)
@@ -304,11 +293,7 @@ def train(cfg: DecoderGrpoConfig) -> Path:
         grpo.finish_updates(sched, ema, transformer.parameters())
         parts["grad_norm"] = sum(norms) / len(norms)
         common.finish_step(run, step + 1, parts, lambda s=step + 1: save_point(s))
-    path = common.export_with_ema(run, pipe, ema, transformer)
-    metrics = held_out(cfg.steps) if cfg.heldout_samples else {}
-    grpo.plot_rewards(run)
-    common.record_metrics(run, metrics if run.main else {})
-    return path
+    return grpo.finish_run(run, pipe, ema, transformer, held_out)
 
 
 CONFIG = DecoderGrpoConfig  # what `glmimage train grpo-decoder` loads the YAML into

@@ -122,18 +122,7 @@ def train(cfg: PlannerGrpoConfig) -> Path:
     world = make_world(cfg)
     group = cfg.group_size
 
-    def held_out(step: int) -> dict:
-        if not cfg.heldout_samples:
-            return {}
-        with common.with_ema_weights(ema, planner.parameters()):
-            report = heldout_report(pipe, cfg)
-        common.log_scalars(run, step, report)
-        return report
-
-    def save_point(step: int) -> None:
-        common.export_with_ema(run, pipe, ema, planner)
-        held_out(step)
-        grpo.plot_rewards(run)
+    held_out, save_point = grpo.save_hooks(run, pipe, ema, planner, lambda: heldout_report(pipe, cfg))
 
     if run.start_step == 0:
         held_out(0)
@@ -173,11 +162,7 @@ def train(cfg: PlannerGrpoConfig) -> Path:
         parts["grad_norm"] = sum(norms) / len(norms)
         common.finish_step(run, step + 1, parts, lambda s=step + 1: save_point(s))
     planner.eval()
-    path = common.export_with_ema(run, pipe, ema, planner)
-    metrics = held_out(cfg.steps) if cfg.heldout_samples else {}
-    grpo.plot_rewards(run)
-    common.record_metrics(run, metrics if run.main else {})
-    return path
+    return grpo.finish_run(run, pipe, ema, planner, held_out)
 
 
 CONFIG = PlannerGrpoConfig  # what `glmimage train grpo-planner` loads the YAML into
