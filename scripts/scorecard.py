@@ -32,6 +32,7 @@ def main() -> None:
     parser.add_argument("--model", default="nano")
     parser.add_argument("--n", type=int, default=16)
     parser.add_argument("--plans", default="sampled", choices=("sampled", "ground-truth"))
+    parser.add_argument("--guidance", type=float, help="the decoder's guidance (default: the model's)")
     parser.add_argument("--out", default="outputs/scorecard")
     args = parser.parse_args()
     out = Path(args.out)
@@ -40,12 +41,15 @@ def main() -> None:
         folder = out / name
         cmd = [sys.executable, "-m", "glmimage.cli.main", "eval", "--model", args.model, "--split", "test",
                "--n", str(args.n), "--plans", args.plans, "--out", str(folder), "--no-progress", *extra]
+        if args.guidance is not None:
+            cmd += ["--guidance", str(args.guidance)]
         subprocess.run(cmd, check=True)
         results[name] = json.loads((folder / "results.json").read_text())
     cards, heads, mix = (results[k]["t2i"]["summary"] for k in ("word_cards", "headlines", "mix"))
     edits = (results["mix"].get("edits") or {}).get("summary") or {}
     lines = [
-        f"Scorecard of `{args.model}` (test split, {args.n} designs per run, plans: {args.plans})", "",
+        f"Scorecard of `{args.model}` (test split, {args.n} designs per run, plans: {args.plans}, guidance: "
+        f"{'the model default' if args.guidance is None else args.guidance})", "",
         "| measure | target | value |", "|---|---|---|",
         row("word cards: OCR word accuracy", ">= 0.80", cards["word_accuracy"]),
         row("word cards: NED", ">= 0.90", cards["ned"]),
