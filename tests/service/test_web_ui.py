@@ -2,6 +2,7 @@
 
 import io
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -38,18 +39,26 @@ def shot(page, name: str) -> Image.Image:
     return image
 
 
-def test_create_edit_gallery_and_review(browser, engine, tmp_path):
+@contextmanager
+def signed_in_page(browser, engine, tmp_path):
+    """The web UI of a fresh tiny service signed in with the bootstrap admin key, once its size presets (from
+    /v1/config) are in: (app, page, the page's script errors)."""
     app = create_app(Settings(model="tiny", data_dir=tmp_path, ocr=False, log_json=False), engine=engine,
                      text_checker=None)
     with LiveServer(app) as server:
         page = browser.new_page(viewport={"width": 1200, "height": 900})
-        errors = []
+        errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.goto(server.url + "/")
         page.fill("#api-key", app.state.services.bootstrap_key)
         page.click("#save-key")
+        page.wait_for_selector("#size option[value='128x160']", state="attached")
+        yield app, page, errors
+
+
+def test_create_edit_gallery_and_review(browser, engine, tmp_path):
+    with signed_in_page(browser, engine, tmp_path) as (app, page, errors):
         page.wait_for_selector("#whoami:has-text('bootstrap-admin')")
-        page.wait_for_selector("#size option[value='128x160']", state="attached")  # presets from /v1/config
 
         # 1. Text to image: two portraits, QA badges on both.
         page.fill("#prompt", 'A poster titled "SALE"')
@@ -135,16 +144,7 @@ def test_keys_that_may_not_review_never_poll_the_review_queue(browser, engine, t
 
 
 def test_masked_edit(browser, engine, tmp_path):
-    app = create_app(Settings(model="tiny", data_dir=tmp_path, ocr=False, log_json=False), engine=engine,
-                     text_checker=None)
-    with LiveServer(app) as server:
-        page = browser.new_page(viewport={"width": 1200, "height": 900})
-        errors = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(server.url + "/")
-        page.fill("#api-key", app.state.services.bootstrap_key)
-        page.click("#save-key")
-        page.wait_for_selector("#size option[value='128x160']", state="attached")
+    with signed_in_page(browser, engine, tmp_path) as (app, page, errors):
         reference, mask = tmp_path / "ref.png", tmp_path / "mask.png"
         reference.write_bytes(png_bytes((128, 96), 5))
         alpha = Image.new("RGBA", (128, 96), (0, 0, 0, 255))
