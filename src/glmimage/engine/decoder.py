@@ -102,6 +102,42 @@ def initial_latents(plans: list[Plan], seeds: list[int], channels: int, vae_scal
 
 
 @torch.no_grad()
+def forward_arguments(prior_ids: torch.Tensor, embeds: list[torch.Tensor], drop_plan: bool,
+                      target_size: torch.Tensor, glyph_multiple: int = 1) -> dict[str, Any]:
+    """The DiT's arguments for rows with these glyph embeddings (all but latents, timestep and references): the
+    plan repeated per group of B rows; `drop_plan` drops it on the last B rows (the unguided ones, as in the
+    reference). `target_size`: (1, 2) (height, width) in pixels."""
+    batch = prior_ids.shape[0]
+    text, text_mask = pad_batch(embeds, glyph_multiple)
+    rows = len(embeds)
+    prior = prior_ids.repeat(rows // batch, 1)
+    drop = torch.zeros_like(prior, dtype=torch.bool)
+    if drop_plan:
+        drop[-batch:] = True
+    return {"encoder_hidden_states": text, "prior_token_id": prior, "prior_token_drop": drop,
+            "target_size": target_size.expand(rows, 2),
+            "crop_coords": torch.zeros((rows, 2), dtype=target_size.dtype, device=target_size.device),
+            "attention_mask": None if bool(text_mask.all()) else text_mask}
+
+
+def guided_velocity(forward, passes: list[dict], latents: torch.Tensor, t: torch.Tensor, guidance: float,
+                    model_dtype) -> torch.Tensor:
+    """The velocity the sampler integrates at (latents, t): the forwards of `passes` (guided rows first, then the
+    unguided ones when guidance > 1), combined by classifier-free guidance."""
+    batch = latents.shape[0]
+    preds = []
+    for kwargs in passes:
+        rows = kwargs["prior_token_id"].shape[0]
+        model_input = latents if rows == batch else latents.repeat(rows // batch, 1, 1, 1)  # no copy per step
+        preds.append(forward(hidden_states=model_input.to(model_dtype), timestep=t.expand(rows) - 1,
+                             return_dict=False, **kwargs)[0].float())
+    pred = torch.cat(preds)
+    if guidance > 1.0:
+        cond, uncond = pred.chunk(2)
+        pred = uncond + guidance * (cond - uncond)
+    return pred
+
+
 def denoise(
     transformer,
     scheduler: FlowMatchEulerDiscreteScheduler,
@@ -136,16 +172,8 @@ def denoise(
 
     def branch(embeds: list[torch.Tensor], drop_plan: bool, see_references: bool) -> dict:
         """The forward arguments of a group of rows (everything but latents and timestep)."""
-        text, text_mask = pad_batch(embeds, glyph_multiple)
+        kwargs = forward_arguments(prior_ids, embeds, drop_plan, target_size, glyph_multiple)
         rows = len(embeds)
-        prior = prior_ids.repeat(rows // batch, 1)
-        drop = torch.zeros_like(prior, dtype=torch.bool)
-        if drop_plan:
-            drop[-batch:] = True  # the unguided rows drop the plan, as in the reference
-        kwargs: dict[str, Any] = {"encoder_hidden_states": text, "prior_token_id": prior, "prior_token_drop": drop,
-                  "target_size": target_size.expand(rows, 2),
-                  "crop_coords": torch.zeros((rows, 2), dtype=dtype, device=device),
-                  "attention_mask": None if bool(text_mask.all()) else text_mask}
         if kv_cache is not None and see_references:
             kwargs["kv_caches"] = kv_cache
             kwargs["attention_kwargs"] = {"reference_rows": ref_rows.repeat(rows // batch)}
@@ -169,16 +197,7 @@ def denoise(
     # 2. Denoising loop
     noise = latents.clone() if keep is not None else None
     for i, t in enumerate(tqdm(timesteps, desc="decoder", disable=not progress, leave=False)):
-        preds = []
-        for kwargs in passes:
-            rows = kwargs["prior_token_id"].shape[0]
-            model_input = latents if rows == batch else latents.repeat(rows // batch, 1, 1, 1)  # no copy per step
-            preds.append(forward(hidden_states=model_input.to(model_dtype), timestep=t.expand(rows) - 1,
-                                 return_dict=False, **kwargs)[0].float())
-        pred = torch.cat(preds)
-        if guided:
-            cond, uncond = pred.chunk(2)
-            pred = uncond + guidance * (cond - uncond)
+        pred = guided_velocity(forward, passes, latents, t, guidance, model_dtype)
         latents = scheduler.step(pred, t, latents, return_dict=False)[0]
         if keep is not None:  # the scheduler's index now points at the next noise level (0 after the last step)
             latents = keep.blend_latents(latents, noise, float(scheduler.sigmas[scheduler.step_index]))

@@ -247,6 +247,13 @@ def colour_closeness(image: Image.Image, colour: str) -> float:
     return float(1 - np.linalg.norm(pixels - rgb, axis=-1).mean() / (255 * math.sqrt(3)))
 
 
+def score(images: list[Image.Image], samples: list, cfg, default: dict[str, float]) -> tuple[torch.Tensor, list[dict]]:
+    """Each image's reward (the weighted terms of the stage's reward) and its terms, against its sample."""
+    weights = reward_weights(cfg, default)
+    terms = [reward_terms(img, s, weights, cfg.reward_colour) for img, s in zip(images, samples)]
+    return torch.tensor([combine(t, weights) for t in terms]), terms
+
+
 def heldout_figures(images: list[Image.Image], samples: list, cfg, default: dict[str, float]) -> dict[str, float]:
     """The held-out report of renders of validation designs: the reward as trained (`heldout_reward`) and every
     term of REWARD_TERMS (`heldout_<term>`), those the reward weighs and those it never saw, so a reward bought at

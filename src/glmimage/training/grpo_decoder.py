@@ -30,10 +30,9 @@ from pathlib import Path
 
 import torch
 
-from glmimage.engine.decoder import flow_timesteps
-from glmimage.engine.glyphs import pad_batch
+from glmimage.engine.decoder import flow_timesteps, forward_arguments, guided_velocity
 from glmimage.engine.plan import Plan
-from glmimage.engine.planner import target_grids
+from glmimage.engine.planner import target_grids, vq_codes
 from glmimage.errors import InputError
 from glmimage.training import common, grpo
 
@@ -102,33 +101,16 @@ def conditions(prior: torch.Tensor, glyph_embeds: list[torch.Tensor], empty_embe
                image_size: tuple[int, int], dtype) -> dict:
     """The forward arguments of a text-to-image batch (all but latents and timestep), as `engine.decoder.denoise`
     builds its batched pass: guided rows then unguided rows (plan dropped, glyphs of "") when guidance > 1."""
-    batch = prior.shape[0]
-    embeds = list(glyph_embeds) + ([empty_embed] * batch if guidance > 1.0 else [])
-    text, text_mask = pad_batch(embeds)
-    rows = len(embeds)
-    prior_rows = prior.repeat(rows // batch, 1)
-    drop = torch.zeros_like(prior_rows, dtype=torch.bool)
-    if guidance > 1.0:
-        drop[-batch:] = True
-    device = prior.device
-    return {"encoder_hidden_states": text, "prior_token_id": prior_rows, "prior_token_drop": drop,
-            "target_size": torch.tensor([list(image_size)], dtype=dtype, device=device).expand(rows, 2),
-            "crop_coords": torch.zeros((rows, 2), dtype=dtype, device=device),
-            "attention_mask": None if bool(text_mask.all()) else text_mask}
+    guided = guidance > 1.0
+    embeds = list(glyph_embeds) + ([empty_embed] * prior.shape[0] if guided else [])
+    target_size = torch.tensor([list(image_size)], dtype=dtype, device=prior.device)
+    return forward_arguments(prior, embeds, guided, target_size)
 
 
 def velocity(forward, kwargs: dict, latents: torch.Tensor, t: torch.Tensor, guidance: float,
              model_dtype) -> torch.Tensor:
     """The guided velocity at (latents, t), as the engine's loop computes it."""
-    batch = latents.shape[0]
-    rows = kwargs["prior_token_id"].shape[0]
-    model_input = latents if rows == batch else latents.repeat(rows // batch, 1, 1, 1)
-    pred = forward(hidden_states=model_input.to(model_dtype), timestep=t.expand(rows) - 1, return_dict=False,
-                   **kwargs)[0].float()
-    if guidance > 1.0:
-        cond, uncond = pred.chunk(2)
-        pred = uncond + guidance * (cond - uncond)
-    return pred
+    return guided_velocity(forward, [kwargs], latents, t, guidance, model_dtype)
 
 
 def schedule(scheduler, steps: int, latents: torch.Tensor, patch: int) -> tuple[torch.Tensor, list[float]]:
@@ -204,8 +186,6 @@ def step_losses(forward, model_dtype, rollout: Rollout, kwargs: dict, advantages
 
 # -- data, plans and rewards -----------------------------------------------------------------------------------
 def ground_truth_plan(pipe, sample) -> Plan:
-    from glmimage.training.data import vq_codes
-
     grid = target_grids(sample.height, sample.width)[0]
     codes = vq_codes(pipe.vision_language_encoder, pipe.processor.image_processor, [sample.image], grid)[0]
     return Plan(prompt=sample.prompt, width=sample.width, height=sample.height, grid=grid, target_tokens=codes)
@@ -217,12 +197,6 @@ def prompt_plan(pipe, sample, cfg, seed: int) -> Plan:
     from glmimage.engine.planner import make_plan
 
     return make_plan(pipe.vision_language_encoder, pipe.processor, sample.prompt, sample.width, sample.height, seed)
-
-
-def rewards_of(images, samples, cfg) -> tuple[torch.Tensor, list[dict]]:
-    weights = grpo.reward_weights(cfg, DEFAULT_REWARD)
-    terms = [grpo.reward_terms(img, s, weights, cfg.reward_colour) for img, s in zip(images, samples)]
-    return torch.tensor([grpo.combine(t, weights) for t in terms]), terms
 
 
 def heldout_report(run: common.Run, pipe, transformer) -> dict:
@@ -281,7 +255,7 @@ def train(cfg: DecoderGrpoConfig) -> Path:
         rollout = sde_rollout(transformer, copy.deepcopy(pipe.scheduler), noise, kwargs, cfg.guidance,
                               cfg.rollout_steps, cfg.eta, gen, forward=model, reference=reference)
         images = grpo.decode_latents(pipe, rollout.latents[-1])
-        rewards, terms = rewards_of(images, [s for s in samples for _ in range(group)], cfg)
+        rewards, terms = grpo.score(images, [s for s in samples for _ in range(group)], cfg, DEFAULT_REWARD)
         advantages = grpo.group_advantages(rewards.view(len(plans), group), cfg.advantage_eps).view(-1).to(run.device)
         parts: dict = {"reward": rewards.mean().item(), **grpo.mean_terms(terms, "reward_"),
                        "reward_group_std": rewards.view(len(plans), group).std(dim=1).mean().item()}

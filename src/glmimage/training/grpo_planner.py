@@ -78,10 +78,8 @@ def sample_plans(planner, processor, samples: list, group: int, seeds: list[list
 
 def rewards_of(pipe, plans: list, samples: list, latent_seeds: list[int], cfg) -> tuple[torch.Tensor, list[dict]]:
     """Render the plans with the frozen decoder and score each against its sample (samples and seeds per plan)."""
-    weights = grpo.reward_weights(cfg, DEFAULT_REWARD)
     images = grpo.render_plans(pipe, pipe.transformer, plans, latent_seeds, cfg.decode_steps, cfg.decode_guidance)
-    terms = [grpo.reward_terms(img, s, weights, cfg.reward_colour) for img, s in zip(images, samples)]
-    return torch.tensor([grpo.combine(t, weights) for t in terms]), terms
+    return grpo.score(images, samples, cfg, DEFAULT_REWARD)
 
 
 @torch.no_grad()
