@@ -234,3 +234,70 @@ def test_a_colour_reward_moves_a_tiny_planner_towards_that_colour(stage_config, 
         assert after > before + 0.015, (before, after)
     else:
         assert after < before - 0.015, (before, after)
+
+
+# -- LoRA variants (the official model's recipe) ------------------------------------------------------------------
+def adapter_weights(folder: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(folder / "adapter_model.safetensors")
+
+
+def test_lora_kl_reference_is_the_start_with_adapters_switched_off(tiny_dir, stage_config):
+    from diffusers import GlmImagePipeline
+
+    from glmimage.training.data import make_world
+
+    cfg = stage_config("grpo-planner", "grpo-lora-reference", init=str(tiny_dir), lora_rank=4)
+    pipe = GlmImagePipeline.from_pretrained(tiny_dir)
+    start = grpo.frozen_copy(pipe.vision_language_encoder)
+    policy = grpo.make_policy(pipe, cfg, "planner")
+    reference = grpo.kl_reference(policy, kl_weight=0.04)
+    assert not isinstance(reference, type(start)) and policy.lora
+    with torch.no_grad():
+        for name, p in policy.module.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)  # trained adapters
+    trainable = {n for n, p in policy.module.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in n for n in trainable)
+    world_sample = make_world(cfg, "validation").sample(0)
+    plans = grpo_planner.sample_plans(start, pipe.processor, [world_sample], 2, [[3, 4]])
+    batch = grpo_planner.plan_batch(start, pipe.processor, plans)
+    with torch.no_grad():
+        adapted, valid = grpo_planner.token_log_probs(policy.module, policy.module, batch, "cpu")
+        off, _ = grpo_planner.token_log_probs(reference, policy.module, batch, "cpu")
+        want, _ = grpo_planner.token_log_probs(start, start, batch, "cpu")
+    assert torch.allclose(off[valid], want[valid], atol=1e-5)
+    assert (adapted[valid] - want[valid]).abs().max() > 1e-3  # the adapters do change the policy
+    with pytest.raises(Exception, match="lora_rank"):
+        stage_config("grpo-planner", "grpo-lora-bad", init=str(tiny_dir), merge=True)
+
+
+@pytest.mark.parametrize("stage", ["grpo-decoder", "grpo-planner"])
+def test_lora_grpo_resumes_exactly_trains_only_adapters_and_merges(stage_config, tiny_dir, stage):
+    from diffusers import GlmImagePipeline
+
+    from glmimage.models.adapters import PIPE_ATTR, apply_adapters
+
+    train = {"grpo-decoder": grpo_decoder.train, "grpo-planner": grpo_planner.train}[stage]
+    target = stage.removeprefix("grpo-")
+    overrides: dict = {"init": str(tiny_dir), "lora_rank": 4, "merge": True, "lr": 1e-2}
+    if target == "planner":
+        overrides["reward_weights"] = {"background": 1.0, "objects": 1.0, "ned": 1.0, "colour": 0.1}
+    full, resumed = train_and_resume(stage_config, stage, train, **overrides)
+    adapters, again = adapter_weights(full / "adapters" / target), adapter_weights(resumed / "adapters" / target)
+    assert adapters.keys() == again.keys() and all(torch.equal(adapters[k], again[k]) for k in adapters)
+    assert any(k for k in adapters if "lora_B" in k) and any(adapters[k].abs().max() > 0 for k in adapters
+                                                             if "lora_B" in k)  # B starts at zero
+    # the merged directory is the start with the saved adapters merged in; everything else is the start
+    component = PIPE_ATTR[target]
+    merged = weights(full / "model" / component)
+    pipe = GlmImagePipeline.from_pretrained(tiny_dir)
+    apply_adapters(pipe, full / "adapters")
+    expected = getattr(pipe, component).state_dict()
+    assert merged.keys() <= expected.keys()
+    assert all(torch.allclose(merged[k], expected[k], atol=1e-6) for k in merged)
+    assert_changed(tiny_dir / component, full / "model" / component)
+    for part in {"transformer", "vision_language_encoder", "text_encoder", "vae"} - {component}:
+        assert_same(tiny_dir / part, full / "model" / part)
+    check_logs(full)

@@ -20,6 +20,12 @@ Rewards (`image_reward`), all in [0, 1], read from the rendered image against th
   bought with mush (the "small image-quality term" of Flow-GRPO-style recipes, kept this simple on purpose);
 - `colour`: 1 - mean RGB distance of the image to one named colour / the largest possible distance (a sanity reward:
   does training move the model at all).
+
+LoRA variant (`lora_rank` > 0, the recipe for the official model on GPUs): the stage trains PEFT adapters on the
+module's projections instead of all its weights (the frozen base may be bf16: `base_dtype`); the KL reference is the
+same module with its adapters switched off (no second copy of a 9B planner or 7B DiT); save points write the
+adapters (`<out>/adapters/<target>`, what `glmimage generate --lora` reads) and, with `merge: true`, the end writes
+the merged model directory too.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ import torch
 from PIL import Image
 
 from glmimage.errors import InputError
-from glmimage.training import common
+from glmimage.training import common, lora
 
 REWARD_TERMS = ("ned", "background", "objects", "quality", "colour")
 
@@ -52,6 +58,11 @@ class GrpoConfig(common.RunConfig):
     reward_weights: dict | None = None  # term -> weight (REWARD_TERMS); the stage's default when None
     reward_colour: str = "red"  # the `colour` term's named colour
     heldout_samples: int = 4  # validation prompts of the held-out figures, at step 0 and each save point; 0 = off
+    lora_rank: int = 0  # > 0: train LoRA adapters of this rank instead of all the module's weights
+    lora_alpha: float = 0.0  # LoRA scale numerator; 0 = lora_rank
+    lora_modules: tuple[str, ...] = ()  # the adapted projections; () = the stage's default (lora.TARGET_MODULES)
+    base_dtype: str = "float32"  # the frozen weights with LoRA (bfloat16 halves the official model's memory)
+    merge: bool = False  # with LoRA: also write the merged weights as a complete model directory at the end
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -71,6 +82,68 @@ class GrpoConfig(common.RunConfig):
             raise InputError("reward_weights gives every term weight 0")
         if self.reward_colour not in {c.name for c in PALETTE}:
             raise InputError(f"reward_colour must be a palette colour, got {self.reward_colour!r}")
+        self.lora_modules = tuple(self.lora_modules)
+        if self.lora_rank < 0 or self.lora_alpha < 0:
+            raise InputError("lora_rank and lora_alpha must be >= 0")
+        if self.base_dtype not in lora.BASE_DTYPES:
+            raise InputError(f"base_dtype must be one of {sorted(lora.BASE_DTYPES)}, got {self.base_dtype!r}")
+        if not self.lora_rank and (self.base_dtype != "float32" or self.merge or self.lora_modules):
+            raise InputError("base_dtype, merge and lora_modules apply to LoRA runs only: set lora_rank > 0")
+
+
+# -- what trains: the whole module or LoRA adapters on it -------------------------------------------------------
+@dataclass
+class Policy:
+    """The trained component (`target`: "decoder" or "planner", updated in place in the pipeline) and, in a LoRA run,
+    its PEFT wrapper."""
+
+    target: str
+    module: torch.nn.Module
+    peft: object | None = None
+
+    @property
+    def lora(self) -> bool:
+        return self.peft is not None
+
+    def adapters_off(self):
+        """Context in which the module runs without its adapters: the frozen start, LoRA's KL reference."""
+        return self.peft.disable_adapter()  # type: ignore[attr-defined]
+
+
+def load_pipeline(cfg: GrpoConfig):
+    """The starting pipeline; a LoRA run loads the frozen weights in `base_dtype`."""
+    return common.load_pipeline(cfg, lora.BASE_DTYPES[cfg.base_dtype])
+
+
+def make_policy(pipe, cfg: GrpoConfig, target: str) -> Policy:
+    """The stage's trained component, PEFT-wrapped in place in a LoRA run (adapters drawn from the run's seed, so
+    every process and every resumed run starts from the same ones)."""
+    module = getattr(pipe, lora.PIPE_ATTR[target])
+    if not cfg.lora_rank:
+        return Policy(target, module)
+    torch.manual_seed(common.derived_seed(cfg.seed, "grpo-lora-adapters"))
+    peft = lora.wrap_module(module, cfg.lora_rank, cfg.lora_alpha or float(cfg.lora_rank), 0.0,
+                            cfg.lora_modules or lora.TARGET_MODULES[target])
+    return Policy(target, module, peft)
+
+
+class AdaptersOff(torch.nn.Module):
+    """A LoRA policy's module called with its adapters switched off: the frozen starting model, without a copy."""
+
+    def __init__(self, policy: Policy):
+        super().__init__()
+        self.policy = policy
+
+    def forward(self, *args, **kwargs):
+        with self.policy.adapters_off():
+            return self.policy.module(*args, **kwargs)
+
+
+def kl_reference(policy: Policy, kl_weight: float):
+    """What the KL compares against: None without KL, the module with adapters off (LoRA), else a frozen copy."""
+    if kl_weight <= 0:
+        return None
+    return AdaptersOff(policy) if policy.lora else frozen_copy(policy.module)
 
 
 # -- the objective ------------------------------------------------------------------------------------------
@@ -133,31 +206,45 @@ def prompt_indices(run: common.Run, step: int) -> list[int]:
 
 
 # -- the run's save points -------------------------------------------------------------------------------------
-def save_hooks(run: common.Run, pipe, ema, module: torch.nn.Module, report):
+def save_weights(run: common.Run, pipe, ema, policy: Policy) -> Path:
+    """The trained weights (EMA when there is one): the complete model directory, or a LoRA run's adapters."""
+    if not policy.lora:
+        return common.export_with_ema(run, pipe, ema, policy.module)
+    with common.with_ema_weights(ema, policy.module.parameters()):
+        lora.save_adapters(run, {policy.target: policy.peft})
+    return run.out / lora.ADAPTERS_DIR
+
+
+def save_hooks(run: common.Run, pipe, ema, policy: Policy, report):
     """(held_out(step), save_point(step)) of a GRPO run: the held-out figures (`report()`, with the EMA weights when
-    there are any) logged at `step`; a save point exports the model directory, logs the figures and redraws the
-    reward curves."""
+    there are any) logged at `step`; a save point writes the weights (`save_weights`), logs the figures and redraws
+    the reward curves."""
 
     def held_out(step: int) -> dict:
         if not run.cfg.heldout_samples:
             return {}
-        with common.with_ema_weights(ema, module.parameters()):
+        with common.with_ema_weights(ema, policy.module.parameters()):
             figures = report()
         common.log_scalars(run, step, figures)
         return figures
 
     def save_point(step: int) -> None:
-        common.export_with_ema(run, pipe, ema, module)
+        save_weights(run, pipe, ema, policy)
         held_out(step)
         plot_rewards(run)
 
     return held_out, save_point
 
 
-def finish_run(run: common.Run, pipe, ema, module: torch.nn.Module, held_out) -> Path:
-    """The end of a GRPO run: the model directory, the last held-out figures (also the run's metrics), the curves."""
-    path = common.export_with_ema(run, pipe, ema, module)
+def finish_run(run: common.Run, pipe, ema, policy: Policy, held_out) -> Path:
+    """The end of a GRPO run: the weights (a LoRA run with `merge` also writes the merged model directory), the last
+    held-out figures (also the run's metrics), the curves. Returns the model directory, or the adapters folder."""
+    path = save_weights(run, pipe, ema, policy)
     metrics = held_out(run.cfg.steps)
+    if policy.lora and run.cfg.merge:
+        with common.with_ema_weights(ema, policy.module.parameters()):
+            policy.peft.merge_and_unload()  # type: ignore[attr-defined]  # in place: the pipeline holds merged weights
+        path = common.export_model(run, pipe)
     plot_rewards(run)
     common.record_metrics(run, metrics if run.main else {})
     return path

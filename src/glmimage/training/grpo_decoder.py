@@ -19,6 +19,7 @@ Only the DiT trains (the glyph encoder, planner and VAE stay as they are). Infer
 its deterministic sampler, and the held-out figures are measured with it.
 
     glmimage train grpo-decoder --config configs/train/grpo-decoder-nano.yaml   # init: a trained model directory
+    # LoRA on the official model (GPUs): configs/train/grpo-decoder-official.yaml, see docs/training.md
 """
 
 from __future__ import annotations
@@ -222,20 +223,21 @@ def train(cfg: DecoderGrpoConfig) -> Path:
     from glmimage.training.data import make_world
 
     run = common.start_run("grpo-decoder", cfg)
-    pipe = common.load_pipeline(cfg)
+    pipe = grpo.load_pipeline(cfg)
     transformer = pipe.transformer
+    dtype = transformer.dtype  # the base weights' (LoRA layers added below keep their own fp32)
     install_masked_attention(transformer)
     for frozen in (pipe.vae, pipe.vision_language_encoder, pipe.text_encoder):
         frozen.requires_grad_(False).eval()
-    reference = grpo.frozen_copy(transformer) if cfg.kl_weight > 0 else None
+    policy = grpo.make_policy(pipe, cfg, "decoder")
+    reference = grpo.kl_reference(policy, cfg.kl_weight)
     opt, sched = common.make_optimizer(run, transformer.parameters())
     ema = common.make_ema(run, transformer)
     model, opt = run.accelerator.prepare(transformer.train(), opt)
     common.resume(run)
     world = make_world(cfg)
-    dtype = transformer.dtype
 
-    held_out, save_point = grpo.save_hooks(run, pipe, ema, transformer, lambda: heldout_report(run, pipe, transformer))
+    held_out, save_point = grpo.save_hooks(run, pipe, ema, policy, lambda: heldout_report(run, pipe, transformer))
 
     if run.start_step == 0:
         held_out(0)
@@ -267,7 +269,7 @@ def train(cfg: DecoderGrpoConfig) -> Path:
         grpo.finish_updates(sched, ema, transformer.parameters())
         parts["grad_norm"] = sum(norms) / len(norms)
         common.finish_step(run, step + 1, parts, lambda s=step + 1: save_point(s))
-    return grpo.finish_run(run, pipe, ema, transformer, held_out)
+    return grpo.finish_run(run, pipe, ema, policy, held_out)
 
 
 CONFIG = DecoderGrpoConfig  # what `glmimage train grpo-decoder` loads the YAML into

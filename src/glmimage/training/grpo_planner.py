@@ -15,6 +15,7 @@ top-p/top-k truncation is left out of the density: the plans are drawn inside th
 would give the updated policy -inf wherever its nucleus moved.
 
     glmimage train grpo-planner --config configs/train/grpo-planner-nano.yaml   # init: a trained model directory
+    # LoRA on the official model (GPUs): configs/train/grpo-planner-official.yaml, see docs/training.md
 """
 
 from __future__ import annotations
@@ -106,12 +107,13 @@ def train(cfg: PlannerGrpoConfig) -> Path:
     from glmimage.training.data import make_world
 
     run = common.start_run("grpo-planner", cfg)
-    pipe = common.load_pipeline(cfg)
+    pipe = grpo.load_pipeline(cfg)
     planner, processor = pipe.vision_language_encoder, pipe.processor
     for frozen in (pipe.vae, pipe.transformer, pipe.text_encoder):
         frozen.requires_grad_(False).eval()
     freeze_tokenizer(planner)
-    reference = grpo.frozen_copy(planner) if cfg.kl_weight > 0 else None
+    policy = grpo.make_policy(pipe, cfg, "planner")
+    reference = grpo.kl_reference(policy, cfg.kl_weight)
     opt, sched = common.make_optimizer(run, planner.parameters())
     ema = common.make_ema(run, planner)
     model, opt = run.accelerator.prepare(planner.train(), opt)
@@ -120,7 +122,7 @@ def train(cfg: PlannerGrpoConfig) -> Path:
     world = make_world(cfg)
     group = cfg.group_size
 
-    held_out, save_point = grpo.save_hooks(run, pipe, ema, planner, lambda: heldout_report(pipe, cfg))
+    held_out, save_point = grpo.save_hooks(run, pipe, ema, policy, lambda: heldout_report(pipe, cfg))
 
     if run.start_step == 0:
         held_out(0)
@@ -140,7 +142,7 @@ def train(cfg: PlannerGrpoConfig) -> Path:
         batch = plan_batch(planner, processor, plans)
         with torch.no_grad():
             old, valid = token_log_probs(model, planner, batch, run.device)
-            ref = token_log_probs(reference, reference, batch, run.device)[0] if reference is not None else None
+            ref = token_log_probs(reference, planner, batch, run.device)[0] if reference is not None else None
         adv = advantages.to(run.device).expand_as(old)
         parts: dict = {"reward": rewards.mean().item(), **grpo.mean_terms(terms, "reward_"),
                        "reward_group_std": rewards.view(len(samples), group).std(dim=1).mean().item()}
@@ -160,7 +162,7 @@ def train(cfg: PlannerGrpoConfig) -> Path:
         parts["grad_norm"] = sum(norms) / len(norms)
         common.finish_step(run, step + 1, parts, lambda s=step + 1: save_point(s))
     planner.eval()
-    return grpo.finish_run(run, pipe, ema, planner, held_out)
+    return grpo.finish_run(run, pipe, ema, policy, held_out)
 
 
 CONFIG = PlannerGrpoConfig  # what `glmimage train grpo-planner` loads the YAML into

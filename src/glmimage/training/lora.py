@@ -39,6 +39,8 @@ TARGETS = ("decoder", "planner")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 BASE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 ADAPTERS_DIR = "adapters"
+# the projections adapted in each target (the vision tower's attention is named differently and stays untouched)
+TARGET_MODULES = {"decoder": ("to_q", "to_k", "to_v", "to_out.0"), "planner": ("q_proj", "k_proj", "v_proj", "o_proj")}
 
 
 @dataclass
@@ -48,8 +50,8 @@ class LoraTrainConfig(RunConfig):
     rank: int = 8
     alpha: float = 8.0
     dropout: float = 0.0
-    decoder_modules: tuple[str, ...] = ("to_q", "to_k", "to_v", "to_out.0")
-    planner_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+    decoder_modules: tuple[str, ...] = TARGET_MODULES["decoder"]
+    planner_modules: tuple[str, ...] = TARGET_MODULES["planner"]
     planner_weight: float = 1.0  # weight of the planner's loss next to the decoder's
     prior_drop: float = 0.1  # decoder loss, as in stage 4
     glyph_drop: float = 0.1
@@ -103,18 +105,20 @@ def encode_folder(pipe, items: list[TrainItem]) -> list[dict]:
             for it in items]
 
 
-def add_adapters(pipe, cfg: LoraTrainConfig) -> dict:
-    """PEFT-wrap the targets in place (their base modules then run with the adapters); returns the PeftModels."""
+def wrap_module(module: torch.nn.Module, rank: int, alpha: float, dropout: float, target_modules):
+    """PEFT-wrap `module` in place: its base weights frozen, LoRA layers injected into `target_modules` (so the
+    module itself now runs with the adapters); returns the PeftModel (for save_pretrained and disable_adapter)."""
     from peft import LoraConfig, get_peft_model
 
+    config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(target_modules))
+    return get_peft_model(module.requires_grad_(False), config)
+
+
+def add_adapters(pipe, cfg: LoraTrainConfig) -> dict:
+    """PEFT-wrap the targets in place (their base modules then run with the adapters); returns the PeftModels."""
     names = {"decoder": cfg.decoder_modules, "planner": cfg.planner_modules}
-    wrapped = {}
-    for target in cfg.targets:
-        base = getattr(pipe, PIPE_ATTR[target]).requires_grad_(False)
-        config = LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
-                            target_modules=list(names[target]))
-        wrapped[target] = get_peft_model(base, config)
-    return wrapped
+    return {target: wrap_module(getattr(pipe, PIPE_ATTR[target]), cfg.rank, cfg.alpha, cfg.dropout, names[target])
+            for target in cfg.targets}
 
 
 def save_adapters(run: Run, wrapped: dict) -> None:
