@@ -7,7 +7,7 @@ OUT ?= outputs/demo.png
 # Passed through the environment so any quotes in the prompt reach glmimage intact.
 export PROMPT OUT
 
-.PHONY: setup demo test test-fast lint chromium
+.PHONY: setup demo test test-fast lint chromium tesseract
 
 setup: $(VENV)/.installed
 
@@ -26,12 +26,17 @@ demo: setup
 # The tests start their own throwaway PostgreSQL and Redis (tests/throwaway_services.py) unless GLMIMAGE_TEST_POSTGRES /
 # GLMIMAGE_TEST_REDIS name running ones; the web UI's browser test needs Debian's Chromium (Playwright's own browser
 # download can't work offline), installed here (root) unless GLMIMAGE_TEST_CHROMIUM names another.
-test: setup chromium
+test: setup chromium tesseract
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
 chromium:
 	@test -n "$$GLMIMAGE_TEST_CHROMIUM" || command -v chromium >/dev/null 2>&1 || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+# The second OCR engine of the evaluation (`glmimage eval --ocr tesseract`).
+tesseract:
+	@command -v tesseract >/dev/null 2>&1 || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr tesseract-ocr-eng >/dev/null)
 
 # The inner loop's tier (about a minute): no service or browser tests (tests/service), no training runs
 # (tests/training), nothing marked slow (compiling, the bench, `make demo`). `make test` runs everything.

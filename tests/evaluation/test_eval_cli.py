@@ -59,3 +59,12 @@ def test_ground_truth_plans_are_recorded(tmp_path, tiny_dir, capsys):
     with pytest.raises(SystemExit) as exited:
         main(["eval", "--model", str(tiny_dir), "--plans", "oracle", "--out", str(out)])
     assert exited.value.code == 2 and "invalid choice: 'oracle'" in capsys.readouterr().err
+
+
+def test_tesseract_reads_the_word_cards_ground_truth(tmp_path, capsys):
+    out = tmp_path / "tess"
+    assert main(["eval", "--ground-truth", "--kinds", "word_card", "--split", "test", "--n", "4", "--edits", "0",
+                 "--ocr", "tesseract", "--out", str(out), "--no-progress"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["meta"]["ocr"] == "tesseract"
+    assert results["t2i"]["summary"]["word_accuracy"] == 1.0

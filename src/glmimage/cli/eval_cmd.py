@@ -41,6 +41,9 @@ def register(subparsers) -> None:
     p.add_argument("--copy-bias", type=float,
                    help="model only: the planner's bias (nats) towards the reference's codes in edit plans "
                         "(default: the model's setting)")
+    p.add_argument("--ocr", choices=("rapidocr", "tesseract"), default="rapidocr",
+                   help="the OCR engine that reads the images: rapidocr (the default, and the GRPO reward's) or "
+                        "tesseract (a second engine, e.g. to check a model trained against rapidocr's reading)")
     p.add_argument("--ocr-threads", type=int, default=1)
     p.add_argument("--grid", type=int, default=16, help="samples shown in grid.png")
     p.add_argument("--out", help="output directory (default outputs/eval_<what>)")
@@ -83,7 +86,7 @@ def _run_one(mode: str, args, out_dir: str) -> dict:
     samples = [world.sample(i) for i in range(args.n)]
     edit_samples = [world.edit_sample(i) for i in range(n_edits)]
     render, render_edit, label = _renderers(mode, samples, edit_samples, args)
-    ocr = OcrConfig(threads=args.ocr_threads)
+    ocr = OcrConfig(engine=args.ocr, threads=args.ocr_threads)
     progress = not args.no_progress
     t2i = evaluate_t2i(samples, render, ocr, progress=progress)
     edits = None
@@ -91,7 +94,7 @@ def _run_one(mode: str, args, out_dir: str) -> dict:
         records, summary = evaluate_edits(edit_samples, render_edit, ocr, progress=progress)
         edits = (records, summary, edit_samples)
     meta = {"renderer": label, "split": args.split, "n": args.n, "edits": n_edits, "world_seed": args.world_seed,
-            "size": args.size, "mixed_aspect": args.mixed_aspect}
+            "size": args.size, "mixed_aspect": args.mixed_aspect, "ocr": args.ocr}
     if mode == "model":
         meta.update(steps=args.steps, guidance=args.guidance, seed=args.seed, plans=args.plans,
                     keep=args.keep, copy_bias=args.copy_bias)
