@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 from PIL import Image
 
 from glmimage.data.sample import ObjectItem, Sample, TextItem
@@ -10,6 +11,9 @@ from glmimage.training.semantics import (
     COLOUR_LABELS,
     SHAPE_LABELS,
     cell_labels,
+    character_cells,
+    character_probe,
+    character_rows,
     code_probe,
     linear_probe,
     object_features,
@@ -73,3 +77,32 @@ def test_linear_probe_reads_a_separable_label_and_not_noise():
     assert linear_probe(x[:150], labels[:150], x[150:], labels[150:]) >= 0.95
     noise = ["a" if v > 0 else "b" for v in torch.randn(200, generator=gen).tolist()]
     assert linear_probe(x[:150], noise[:150], x[150:], noise[150:]) < 0.75
+
+
+def test_character_cells_take_the_character_covering_most_of_each_cell():
+    # "AB C" on a 4x4 grid of 16 px cells: A covers cell (0, 0), B cell (0, 1) and an eighth of (0, 2) (below
+    # MIN_COVER), the space (which covers the rest of (0, 2)) is skipped, C covers (0, 3); a big "Z" below spans
+    # rows 2-3 of column 0 (one box per character: each cell is the character's)
+    boxes = ((0, 0, 16, 16), (16, 0, 34, 16), (34, 0, 48, 16), (48, 0, 64, 16))
+    texts = [TextItem("AB C", (0, 0, 64, 16), char_boxes=boxes),
+             TextItem("Z", (0, 32, 16, 64), char_boxes=((0, 32, 16, 64),))]
+    cells = character_cells(design([], texts), (4, 4))
+    assert cells == {(0, 0): "A", (0, 1): "B", (0, 3): "C", (2, 0): "Z", (3, 0): "Z"}
+    rows = character_rows([design([], texts)], torch.arange(16).view(1, 16), (4, 4))
+    assert sorted(rows) == [((0,), "A"), ((1,), "B"), ((3,), "C"), ((8,), "Z"), ((12,), "Z")]
+
+
+def test_character_probe_reads_codes_that_name_letters_and_not_random_ones():
+    letters = "ABCDEFGH"
+    gen = torch.Generator().manual_seed(0)
+    draws = [letters[i] for i in torch.randint(0, len(letters), (400,), generator=gen).tolist()]
+    telling = [((letters.index(ch) * 3 + k % 3,), ch) for k, ch in enumerate(draws)]  # 3 codes per letter
+    random = [((int(c),), ch) for c, ch in zip(torch.randint(0, 24, (400,), generator=gen).tolist(), draws)]
+    good = character_probe(telling[:300], telling[300:])
+    bad = character_probe(random[:300], random[300:])
+    assert good["probe_char_accuracy"] == 1.0 and good["probe_char_cells"] == 100
+    assert bad["probe_char_accuracy"] < bad["probe_char_baseline"] + 0.15
+    lower = [(codes, ch.lower()) for codes, ch in telling[300:]]
+    assert character_probe(telling[:300], lower)["probe_char_accuracy_caseless"] == 1.0
+    with pytest.raises(ValueError):
+        character_probe([], telling)

@@ -148,3 +148,57 @@ def code_probe(train: list[Row], validation: list[Row], smoothing: float = 0.5) 
     out["probe_codes_seen"] = sum(code in seen for code in codes) / len(codes)
     out["probe_objects"] = float(len(validation))
     return out
+
+
+# -- characters: do the codes say which letter fills a cell? ------------------------------------------------------
+CharRow = tuple[tuple[int, ...], str]  # (the code of a cell, the character covering most of it)
+
+
+def character_cells(sample: Sample, grid: tuple[int, int]) -> dict[tuple[int, int], str]:
+    """Planner cells that one character's box covers most of (at least MIN_COVER), with that character (spaces
+    left out): where a plan would have to say which letter to draw."""
+    h, w = grid
+    best: dict[tuple[int, int], tuple[float, str]] = {}
+    for text in sample.texts:
+        for char, box in zip(text.text, text.char_boxes):
+            if char.isspace():
+                continue
+            for r in range(h):
+                for c in range(w):
+                    share = cell_cover(box, r, c, sample, grid)
+                    if share >= MIN_COVER and share > best.get((r, c), (0.0, ""))[0]:
+                        best[(r, c)] = (share, char)
+    return {cell: char for cell, (_, char) in best.items()}
+
+
+def character_rows(samples: Sequence[Sample], codes: torch.Tensor, grid: tuple[int, int]) -> list[CharRow]:
+    """(code, character) of every character cell of the samples; codes (B, h*w)."""
+    rows: list[CharRow] = []
+    for sample, sample_codes in zip(samples, codes.view(len(samples), *grid)):
+        for (r, c), char in character_cells(sample, grid).items():
+            rows.append(((int(sample_codes[r, c]),), char))
+    return rows
+
+
+def character_features(samples: Sequence[Sample], features: torch.Tensor) -> torch.Tensor:
+    """(cells, C): the feature of every character cell, in `character_rows` order; features (B, C, h, w)."""
+    grid = (int(features.shape[2]), int(features.shape[3]))
+    return torch.stack([f[:, r, c] for sample, f in zip(samples, features)
+                        for (r, c) in character_cells(sample, grid)])
+
+
+def character_probe(train: list[CharRow], validation: list[CharRow], smoothing: float = 0.5) -> dict[str, float]:
+    """Character accuracy on `validation` cells of naive Bayes over their codes fitted on `train` cells, next to
+    the majority character and to the accuracy ignoring letter case."""
+    if not train or not validation:
+        raise ValueError("the character probe needs text cells in both train and validation designs")
+    classify = naive_bayes(list(train), smoothing)
+    guesses = [classify(codes) for codes, _ in validation]
+    majority = Counter(char for _, char in train).most_common(1)[0][0]
+    n = len(validation)
+    return {
+        "probe_char_accuracy": sum(g == char for g, (_, char) in zip(guesses, validation)) / n,
+        "probe_char_accuracy_caseless": sum(g.lower() == char.lower() for g, (_, char) in zip(guesses, validation)) / n,
+        "probe_char_baseline": sum(majority == char for _, char in validation) / n,
+        "probe_char_cells": float(n),
+    }

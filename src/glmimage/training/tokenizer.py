@@ -44,6 +44,9 @@ from glmimage.training.semantics import (
     COLOUR_LABELS,
     SHAPE_LABELS,
     cell_labels,
+    character_features,
+    character_probe,
+    character_rows,
     code_probe,
     linear_probe,
     object_features,
@@ -254,6 +257,37 @@ def tokenizer_probe(planner, image_processor, cfg) -> dict[str, float]:
     for name in stages["train"]:
         out[f"probe_class_linear_{name}"] = linear_probe(stages["train"][name], classes["train"],
                                                          stages["validation"][name], classes["validation"])
+    return out
+
+
+@torch.no_grad()
+def tokenizer_character_probe(planner, image_processor, cfg) -> dict[str, float]:
+    """Route 2's premise (a plan that says which letter fills each cell): on the first `probe_samples` train and
+    validation designs of the config's world (word cards: large letters, about one per cell), how well a cell's code
+    tells its character (`semantics.character_probe`), and linear read-outs of the character from the ViT features,
+    the pre-quantization z and the quantized vectors (`probe_char_linear_*`: where letter identity is lost)."""
+    parts = SimpleNamespace(visual=planner.model.visual, quant_conv=planner.model.vqmodel.quant_conv,
+                            quantize=planner.model.vqmodel.quantize)
+    rows, stages = {}, {}
+    for split in ("train", "validation"):
+        samples = [make_world(cfg, split).sample(i) for i in range(cfg.probe_samples)]
+        grid, _ = target_grids(samples[0].height, samples[0].width)
+        codes, features = [], {"vit": [], "prequant": [], "quantized": []}
+        for i in range(0, len(samples), 16):
+            batch = samples[i : i + 16]
+            pixel_values, grid_thw = vq_inputs(image_processor, [s.image for s in batch], grid)
+            vit, z, quantized, _, batch_codes = tokenizer_stages(parts, pixel_values.to(planner.device),
+                                                                 grid_thw.to(planner.device))
+            codes.append(batch_codes.view(len(batch), -1).cpu())
+            for name, value in zip(features, (vit, z, quantized)):
+                features[name].append(character_features(batch, value.float().cpu()))
+        rows[split] = character_rows(samples, torch.cat(codes), grid)
+        stages[split] = {name: torch.cat(value) for name, value in features.items()}
+    out = character_probe(rows["train"], rows["validation"])
+    chars = {split: [row[1] for row in rows[split]] for split in rows}
+    for name in stages["train"]:
+        out[f"probe_char_linear_{name}"] = linear_probe(stages["train"][name], chars["train"],
+                                                        stages["validation"][name], chars["validation"])
     return out
 
 
