@@ -145,6 +145,11 @@ def test_semantic_tokenizer_resumes_exactly_and_reports_its_code_probe(stage_con
     cfg = stage_config("tokenizer", "tokenizer-probe", probe_samples=12)
     probe = script("tokenizer_probe").model_tokenizer_probe(full / "model", cfg)
     assert probe and probe == pytest.approx({name: metrics[name] for name in probe}, rel=1e-4)
+    # --characters: which letter fills each text cell of word cards
+    cfg = stage_config("tokenizer", "tokenizer-char-probe", probe_samples=8, world_kinds=["word_card"])
+    chars = script("tokenizer_probe").model_tokenizer_probe(full / "model", cfg, characters=True)
+    assert chars["probe_char_cells"] >= 8 and 0 <= chars["probe_char_accuracy"] <= chars["probe_char_accuracy_caseless"]
+    assert all(0 <= chars[f"probe_char_linear_{stage}"] <= 1 for stage in ("vit", "prequant", "quantized"))
 
 
 def test_planner_resumes_exactly_and_keeps_the_tokenizer(planner_runs, tokenizer_runs, stage_config, script):

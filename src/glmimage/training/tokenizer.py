@@ -230,18 +230,18 @@ def evaluate(run: Run, pipe, head: LatentHead) -> dict:
     return metrics
 
 
-@torch.no_grad()
-def tokenizer_probe(planner, image_processor, cfg) -> dict[str, float]:
-    """The code probe (`semantics.code_probe`) on the first `probe_samples` train and validation designs, and where
-    shape is lost: linear probes of the object's class from the ViT features, the pre-quantization z and the
-    quantized vectors (`probe_class_linear_{vit,prequant,quantized}`)."""
+def probe_splits(planner, image_processor, cfg, rows_of, features_of) -> tuple[dict, dict]:
+    """One pass of the tokenizer over the first `probe_samples` train and validation designs: per split, the probe's
+    rows (`rows_of(samples, codes, grid)`) and the features of the same rows at each stage (`features_of(samples,
+    features)` for the ViT features, the pre-quantization z and the quantized vectors)."""
     parts = SimpleNamespace(visual=planner.model.visual, quant_conv=planner.model.vqmodel.quant_conv,
                             quantize=planner.model.vqmodel.quantize)
     rows, stages = {}, {}
     for split in ("train", "validation"):
         samples = [make_world(cfg, split).sample(i) for i in range(cfg.probe_samples)]
         grid, _ = target_grids(samples[0].height, samples[0].width)
-        codes, features = [], {"vit": [], "prequant": [], "quantized": []}
+        codes: list[torch.Tensor] = []
+        features: dict[str, list[torch.Tensor]] = {"vit": [], "prequant": [], "quantized": []}
         for i in range(0, len(samples), 16):  # one pass per batch: its codes equal vq_codes' (tested)
             batch = samples[i : i + 16]
             pixel_values, grid_thw = vq_inputs(image_processor, [s.image for s in batch], grid)
@@ -249,15 +249,28 @@ def tokenizer_probe(planner, image_processor, cfg) -> dict[str, float]:
                                                                  grid_thw.to(planner.device))
             codes.append(batch_codes.view(len(batch), -1).cpu())
             for name, value in zip(features, (vit, z, quantized)):
-                features[name].append(object_features(batch, value.float().cpu()))
-        rows[split] = object_rows(samples, torch.cat(codes), grid)
+                features[name].append(features_of(batch, value.float().cpu()))
+        rows[split] = rows_of(samples, torch.cat(codes), grid)
         stages[split] = {name: torch.cat(value) for name, value in features.items()}
-    out = code_probe(rows["train"], rows["validation"])
-    classes = {split: [row[1] for row in rows[split]] for split in rows}
-    for name in stages["train"]:
-        out[f"probe_class_linear_{name}"] = linear_probe(stages["train"][name], classes["train"],
-                                                         stages["validation"][name], classes["validation"])
-    return out
+    return rows, stages
+
+
+def linear_read_outs(rows: dict, stages: dict, prefix: str) -> dict[str, float]:
+    """`{prefix}_{stage}`: validation accuracy of a linear probe of each row's label (its last field) per stage."""
+    labels = {split: [row[-1] for row in rows[split]] for split in rows}
+    return {f"{prefix}_{name}": linear_probe(stages["train"][name], labels["train"], stages["validation"][name],
+                                             labels["validation"]) for name in stages["train"]}
+
+
+@torch.no_grad()
+def tokenizer_probe(planner, image_processor, cfg) -> dict[str, float]:
+    """The code probe (`semantics.code_probe`) on the first `probe_samples` train and validation designs, and where
+    shape is lost: linear probes of the object's class from the ViT features, the pre-quantization z and the
+    quantized vectors (`probe_class_linear_{vit,prequant,quantized}`)."""
+    rows, stages = probe_splits(planner, image_processor, cfg, object_rows, object_features)
+    class_rows = {split: [row[:2] for row in rows[split]] for split in rows}  # (codes, class)
+    linear = linear_read_outs(class_rows, stages, "probe_class_linear")
+    return {**code_probe(rows["train"], rows["validation"]), **linear}
 
 
 @torch.no_grad()
@@ -266,29 +279,9 @@ def tokenizer_character_probe(planner, image_processor, cfg) -> dict[str, float]
     validation designs of the config's world (word cards: large letters, about one per cell), how well a cell's code
     tells its character (`semantics.character_probe`), and linear read-outs of the character from the ViT features,
     the pre-quantization z and the quantized vectors (`probe_char_linear_*`: where letter identity is lost)."""
-    parts = SimpleNamespace(visual=planner.model.visual, quant_conv=planner.model.vqmodel.quant_conv,
-                            quantize=planner.model.vqmodel.quantize)
-    rows, stages = {}, {}
-    for split in ("train", "validation"):
-        samples = [make_world(cfg, split).sample(i) for i in range(cfg.probe_samples)]
-        grid, _ = target_grids(samples[0].height, samples[0].width)
-        codes, features = [], {"vit": [], "prequant": [], "quantized": []}
-        for i in range(0, len(samples), 16):
-            batch = samples[i : i + 16]
-            pixel_values, grid_thw = vq_inputs(image_processor, [s.image for s in batch], grid)
-            vit, z, quantized, _, batch_codes = tokenizer_stages(parts, pixel_values.to(planner.device),
-                                                                 grid_thw.to(planner.device))
-            codes.append(batch_codes.view(len(batch), -1).cpu())
-            for name, value in zip(features, (vit, z, quantized)):
-                features[name].append(character_features(batch, value.float().cpu()))
-        rows[split] = character_rows(samples, torch.cat(codes), grid)
-        stages[split] = {name: torch.cat(value) for name, value in features.items()}
-    out = character_probe(rows["train"], rows["validation"])
-    chars = {split: [row[1] for row in rows[split]] for split in rows}
-    for name in stages["train"]:
-        out[f"probe_char_linear_{name}"] = linear_probe(stages["train"][name], chars["train"],
-                                                        stages["validation"][name], chars["validation"])
-    return out
+    rows, stages = probe_splits(planner, image_processor, cfg, character_rows, character_features)
+    linear = linear_read_outs(rows, stages, "probe_char_linear")
+    return {**character_probe(rows["train"], rows["validation"]), **linear}
 
 
 def export(run: Run, pipe, head: LatentHead) -> Path:
