@@ -369,11 +369,15 @@ def mean_terms(rows: list[dict[str, float]], prefix: str) -> dict[str, float]:
 
 # -- curves ---------------------------------------------------------------------------------------------------
 def plot_rewards(run: common.Run) -> None:
-    """rewards.png beside loss.png: reward, KL and the held-out figures against the step."""
+    """rewards.png beside loss.png, three panels against the step: the training rewards (each prompt's group differs,
+    so raw thin and a moving average thick), the held-out figures (markers at step 0 and each save point) and the
+    KL to the start."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from glmimage.training.logs import moving_average
 
     if not run.main:
         return
@@ -383,19 +387,24 @@ def plot_rewards(run: common.Run) -> None:
             series.setdefault(name, []).append((step, value))
     if not series:
         return
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    fig, (rewards, held, kl) = plt.subplots(3, 1, figsize=(7, 8), sharex=True)
     for name, points in sorted(series.items()):
-        ax = bottom if name.startswith("kl") else top
-        ax.plot([s for s, _ in points], [v for _, v in points], marker="o" if name.startswith("heldout_") else None,
-                markersize=3, linewidth=1.2, label=name)
-    top.set_ylabel("reward / held-out")
-    bottom.set_ylabel("KL to the start")
-    bottom.set_xlabel("step")
-    for ax in (top, bottom):
+        steps, values = [s for s, _ in points], [v for _, v in points]
+        if name.startswith("heldout_"):
+            held.plot(steps, values, marker="o", markersize=3, linewidth=1.2, label=name.removeprefix("heldout_"))
+            continue
+        ax = kl if name.startswith("kl") else rewards
+        line = ax.plot(steps, values, alpha=0.25, linewidth=0.8)[0]
+        ax.plot(steps, moving_average(values), color=line.get_color(), linewidth=1.8, label=name)
+    rewards.set_ylabel("training reward")
+    held.set_ylabel("held-out figures")
+    kl.set_ylabel("KL to the start")
+    kl.set_xlabel("step")
+    for ax in (rewards, held, kl):
         ax.grid(alpha=0.3)
         if ax.lines:
             ax.legend(fontsize=7)
-    top.set_title(f"{run.stage} ({run.cfg.out})")
+    rewards.set_title(f"{run.stage} ({run.cfg.out})")
     fig.tight_layout()
     fig.savefig(run.out / "rewards.png", dpi=100)
     plt.close(fig)

@@ -61,6 +61,13 @@ def truncate_log(path: Path, last_step: int) -> None:
         csv.writer(f).writerows(kept)
 
 
+def moving_average(values: list[float], window: int | None = None) -> list[float]:
+    """Trailing mean over `window` points (default: a twentieth of the series), for curves of noisy scalars."""
+    window = window or max(1, len(values) // 20)
+    return [sum(values[max(0, i - window + 1) : i + 1]) / len(values[max(0, i - window + 1) : i + 1])
+            for i in range(len(values))]
+
+
 def plot_losses(log: Path, png: Path, title: str = "") -> None:
     """Every logged series whose name starts with 'loss': raw (thin) and a moving average (thick)."""
     import matplotlib
@@ -78,11 +85,8 @@ def plot_losses(log: Path, png: Path, title: str = "") -> None:
     for name, points in sorted(series.items()):
         steps = [s for s, _ in points]
         values = [v for _, v in points]
-        window = max(1, len(values) // 20)
-        smooth = [sum(values[max(0, i - window + 1) : i + 1]) / len(values[max(0, i - window + 1) : i + 1])
-                  for i in range(len(values))]
         line = ax.plot(steps, values, alpha=0.25, linewidth=0.8)[0]
-        ax.plot(steps, smooth, color=line.get_color(), linewidth=1.8, label=name)
+        ax.plot(steps, moving_average(values), color=line.get_color(), linewidth=1.8, label=name)
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     if all(v > 0 for pts in series.values() for _, v in pts):
