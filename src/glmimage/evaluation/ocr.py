@@ -5,6 +5,7 @@ errors are independent of the first: what a model trained against rapidocr's rea
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
@@ -126,10 +127,9 @@ def tesseract_lines(img: Image.Image, config: OcrConfig) -> list[OcrLine]:
         raise FileNotFoundError("the tesseract program is not installed (Debian: apt-get install tesseract-ocr)")
     factor = max(1.0, TESSERACT_SCALE * config.detector_side / min(img.size))
     big = img.resize((round(img.width * factor), round(img.height * factor)), Image.Resampling.BICUBIC)
-    import io
-
     buffer = io.BytesIO()
     big.save(buffer, format="PNG")
+    scale = factor * config.upscale  # tesseract's pixels per pixel of the caller's image
     env = {**os.environ, "OMP_THREAD_LIMIT": str(config.threads)}
     out = subprocess.run([program, "stdin", "stdout", "--psm", "11", "-l", "eng", "tsv"], input=buffer.getvalue(),
                          capture_output=True, check=True, env=env).stdout.decode("utf-8", "replace")
@@ -142,7 +142,6 @@ def tesseract_lines(img: Image.Image, config: OcrConfig) -> list[OcrLine]:
         if confidence < config.min_score:
             continue
         left, top, width, height = (float(c) for c in cols[6:10])
-        scale = factor * config.upscale
         box = (left / scale, top / scale, (left + width) / scale, (top + height) / scale)
         words.setdefault((cols[2], cols[3], cols[4]), []).append((cols[11].strip(), confidence, box))
     lines = []

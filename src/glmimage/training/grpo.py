@@ -210,8 +210,7 @@ def save_weights(run: common.Run, pipe, ema, policy: Policy) -> Path:
     """The trained weights (EMA when there is one): the complete model directory, or a LoRA run's adapters."""
     if not policy.lora:
         return common.export_with_ema(run, pipe, ema, policy.module)
-    with common.with_ema_weights(ema, policy.module.parameters()):
-        lora.save_adapters(run, {policy.target: policy.peft})
+    lora.save_ema_adapters(run, {policy.target: policy.peft}, ema, policy.module)
     return run.out / lora.ADAPTERS_DIR
 
 
